@@ -1,0 +1,1 @@
+"""An LTI tool provider (a standalone port of Open edX's lti_provider)."""

@@ -1,0 +1,1 @@
+"""Learner identity verification (a standalone port of Open edX's verify_student)."""
