@@ -1,0 +1,123 @@
+"""The LTI provider's settings: the only module that reads ``django.conf.settings``.
+
+Values are read when used (``override_settings`` works). Host hooks are
+dotted paths, imported on first use and cached per path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+#: Defaults of the ``LTI_PROVIDER`` dict.
+DEFAULTS: dict[str, Any] = {
+    # f(request, course_key, usage_key) -> HttpResponse: what a launch shows.
+    "LAUNCH_HANDLER": "lti_provider.views.default_launch_handler",
+    # f(user_id, course_key, usage_key) -> (earned, possible) | None: composite scores.
+    "SCORE_READER": None,
+    # Outcome URLs: https only, public addresses only, unless these allow otherwise.
+    "ALLOW_INSECURE_OUTCOME_URLS": False,
+    "ALLOW_PRIVATE_OUTCOME_HOSTS": False,
+    "OUTCOME_TIMEOUT": 10,
+    "OUTCOME_MAX_RETRIES": 5,
+    "OUTCOME_RETRY_BACKOFF": 30,
+    # Cache alias holding spent nonces and launches waiting for a login.
+    "CACHE_ALIAS": "default",
+    # Seconds a validated launch waits server-side for the learner to log in.
+    "PENDING_LAUNCH_TTL": 900,
+}
+
+
+@lru_cache(maxsize=32)
+def _import(path: str) -> Any:
+    return import_string(path)
+
+
+class AppSettings:
+    """Typed, documented access to the LTI provider's settings."""
+
+    def _get(self, name: str) -> Any:
+        user = getattr(settings, "LTI_PROVIDER", None) or {}
+        return user.get(name, DEFAULTS[name])
+
+    def _hook(self, name: str) -> Callable[..., Any] | None:
+        path = self._get(name)
+        if not path:
+            return None
+        try:
+            return _import(path)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"LTI_PROVIDER[{name!r}] = {path!r} cannot be imported: {exc}"
+            ) from exc
+
+    @property
+    def enabled(self) -> bool:
+        """``FEATURES['ENABLE_LTI_PROVIDER']``: launches are refused (403) when off."""
+        return bool((getattr(settings, "FEATURES", None) or {}).get("ENABLE_LTI_PROVIDER"))
+
+    @property
+    def user_email_domain(self) -> str:
+        """``LTI_USER_EMAIL_DOMAIN``: domain of the email given to auto-created users."""
+        return str(getattr(settings, "LTI_USER_EMAIL_DOMAIN", "lti.example.com"))
+
+    @property
+    def aggregate_score_passback_delay(self) -> int:
+        """``LTI_AGGREGATE_SCORE_PASSBACK_DELAY``: delay before composite scores go out."""
+        return int(getattr(settings, "LTI_AGGREGATE_SCORE_PASSBACK_DELAY", 15 * 60))
+
+    @property
+    def nonce_window_seconds(self) -> int:
+        """``LTI_NONCE_WINDOW_SECONDS``: how far a launch's timestamp may be from now (300)."""
+        return int(getattr(settings, "LTI_NONCE_WINDOW_SECONDS", 300))
+
+    @property
+    def login_url(self) -> str:
+        return str(settings.LOGIN_URL)
+
+    @property
+    def launch_handler(self) -> Callable[..., Any]:
+        hook = self._hook("LAUNCH_HANDLER")
+        if hook is None:
+            raise ImproperlyConfigured("LTI_PROVIDER['LAUNCH_HANDLER'] must be set.")
+        return hook
+
+    @property
+    def score_reader(self) -> Callable[..., Any] | None:
+        return self._hook("SCORE_READER")
+
+    @property
+    def allow_insecure_outcome_urls(self) -> bool:
+        return bool(self._get("ALLOW_INSECURE_OUTCOME_URLS"))
+
+    @property
+    def allow_private_outcome_hosts(self) -> bool:
+        return bool(self._get("ALLOW_PRIVATE_OUTCOME_HOSTS"))
+
+    @property
+    def outcome_timeout(self) -> float:
+        return float(self._get("OUTCOME_TIMEOUT"))
+
+    @property
+    def outcome_max_retries(self) -> int:
+        return int(self._get("OUTCOME_MAX_RETRIES"))
+
+    @property
+    def outcome_retry_backoff(self) -> int:
+        return int(self._get("OUTCOME_RETRY_BACKOFF"))
+
+    @property
+    def cache_alias(self) -> str:
+        return str(self._get("CACHE_ALIAS"))
+
+    @property
+    def pending_launch_ttl(self) -> int:
+        return int(self._get("PENDING_LAUNCH_TTL"))
+
+
+app_settings = AppSettings()

@@ -1,0 +1,48 @@
+"""Fixtures shared by every suite.
+
+Real components only: moto's S3 server (``moto_server``) on a free
+127.0.0.1 port, real HTTP servers on 127.0.0.1 for peers, PostgreSQL when
+``DATABASE_URL`` names it.
+"""
+
+import pytest
+from django.db import connection
+
+from tests import celery_app  # noqa: F401  (the host's Celery app, eager in tests)
+from tests.factories import StaffFactory, UserFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``@pytest.mark.postgres`` tests unless the database is PostgreSQL."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return StaffFactory()
+
+
+@pytest.fixture
+def on_postgres():
+    return connection.vendor == "postgresql"
