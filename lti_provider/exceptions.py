@@ -1,0 +1,128 @@
+"""The LTI provider's exceptions: one type per failure kind.
+
+Views turn each into its documented status code through ``status_code``;
+``public_message`` is safe to show to a learner (it never carries a secret,
+a signature or another account's email).
+"""
+
+from __future__ import annotations
+
+
+class LtiError(Exception):
+    """Base of every LTI provider failure."""
+
+    status_code = 400
+    public_message = "The LTI request could not be processed."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.public_message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.public_message
+
+
+# --- launch: 400 ---------------------------------------------------------------------
+
+
+class MissingLaunchParameter(LtiError):
+    """A required launch parameter is absent or empty."""
+
+    status_code = 400
+
+    def __init__(self, parameter: str) -> None:
+        self.parameter = parameter
+        super().__init__(f"Missing required LTI parameter: {parameter}")
+
+
+class InvalidLaunchMessage(LtiError):
+    """``lti_message_type`` is not a basic launch or ``lti_version`` is not LTI-1p0."""
+
+    status_code = 400
+    public_message = "Unsupported LTI message type or version."
+
+
+# --- launch: 403 ---------------------------------------------------------------------
+
+
+class LtiAccessDenied(LtiError):
+    """Base of the failures that refuse a launch with 403."""
+
+    status_code = 403
+    public_message = "The LTI launch was refused."
+
+
+class LtiDisabled(LtiAccessDenied):
+    """``FEATURES['ENABLE_LTI_PROVIDER']`` is off."""
+
+    public_message = "LTI launches are not enabled on this site."
+
+
+class UnknownConsumer(LtiAccessDenied):
+    """No ``LtiConsumer`` matches the launch's ``oauth_consumer_key``/instance guid."""
+
+    public_message = "Unknown LTI consumer."
+
+
+class UnsupportedSignatureMethod(LtiAccessDenied):
+    """``oauth_signature_method`` is not HMAC-SHA1."""
+
+    public_message = "Only HMAC-SHA1 signatures are accepted."
+
+
+class InvalidSignature(LtiAccessDenied):
+    """The OAuth1 signature does not verify."""
+
+    public_message = "The LTI launch signature is not valid."
+
+
+class StaleTimestamp(LtiAccessDenied):
+    """``oauth_timestamp`` is outside ``LTI_NONCE_WINDOW_SECONDS`` of now."""
+
+    public_message = "The LTI launch has expired or its clock is wrong."
+
+
+class ReplayedNonce(LtiAccessDenied):
+    """The (consumer key, nonce, timestamp) triple was seen before, or cannot be checked."""
+
+    public_message = "The LTI launch was already used."
+
+
+class InactiveUser(LtiAccessDenied):
+    """The account linked to the LTI identity is inactive."""
+
+    public_message = "The account linked to this LTI identity is disabled."
+
+
+class EmailMismatch(LtiAccessDenied):
+    """The logged-in account's email differs from the one the consumer asserted."""
+
+    public_message = (
+        "The email address of the account you are logged in with does not match "
+        "the email address sent by your learning platform."
+    )
+
+
+class MissingEmail(LtiAccessDenied):
+    """The consumer requires an account but sent no ``lis_person_contact_email_primary``."""
+
+    public_message = (
+        "Your learning platform did not send an email address, which this site "
+        "needs to link your account."
+    )
+
+
+class PendingLaunchNotFound(LtiAccessDenied):
+    """A resume token is unknown, expired or already used."""
+
+    public_message = "This launch has expired or was already used; launch it again."
+
+
+# --- launch: 404 ---------------------------------------------------------------------
+
+
+class InvalidLaunchKeys(LtiError):
+    """The course or usage key in the launch URL does not parse."""
+
+    status_code = 404
+    public_message = "The launched course or block does not exist."
