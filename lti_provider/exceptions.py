@@ -126,3 +126,24 @@ class InvalidLaunchKeys(LtiError):
 
     status_code = 404
     public_message = "The launched course or block does not exist."
+
+
+# --- outcomes (grade passback) -------------------------------------------------------
+
+
+class OutcomeError(LtiError):
+    """A score could not be delivered to a consumer's outcome service (not retried)."""
+
+    public_message = "The score could not be sent to the learning platform."
+
+
+class InvalidOutcomeURL(OutcomeError):
+    """An outcome service URL is refused: not https, or a loopback/private target."""
+
+    public_message = "The outcome service URL is not allowed."
+
+
+class OutcomeServiceUnavailable(OutcomeError):
+    """A network error or a 5xx (or 429) answer: worth retrying later."""
+
+    public_message = "The outcome service is unavailable."
