@@ -222,8 +222,17 @@ class PhotoVerification(StatusModel):
     def user_status(cls, user: Any) -> tuple[str, str]:
         """``(status, error_msg)``: none, expired, approved, pending or must_reverify.
 
-        One query whatever the number of attempts: the newest attempt, with
-        two EXISTS flags for an unexpired approved and pending attempt.
+        One query whatever the number of attempts (see ``status_and_latest_attempt``).
+        """
+        status, error_msg, _latest = cls.status_and_latest_attempt(user)
+        return status, error_msg
+
+    @classmethod
+    def status_and_latest_attempt(cls, user: Any) -> tuple[str, str, PhotoVerification | None]:
+        """``user_status`` plus the attempt it was read from, in one query.
+
+        The query fetches the most recently updated attempt with two EXISTS
+        flags: an unexpired approved attempt, and an unexpired pending one.
         """
         earliest = cls._earliest_allowed_date()
         window = cls.objects.filter(user=user, created_at__gte=earliest)
@@ -237,21 +246,19 @@ class PhotoVerification(StatusModel):
             .first()
         )
         if latest is None:
-            return ("none", "")
+            return ("none", "", None)
         if latest._approved:
-            return ("approved", "")
+            return ("approved", "", latest)
         if latest._pending:
-            return ("pending", "")
+            return ("pending", "", latest)
         if latest.created_at < earliest:
-            return (
-                "expired",
-                _("Your {platform_name} verification has expired.").format(
-                    platform_name=app_settings.platform_name
-                ),
+            message = _("Your {platform_name} verification has expired.").format(
+                platform_name=app_settings.platform_name
             )
+            return ("expired", message, latest)
         if latest.status == statuses.DENIED:
-            return ("must_reverify", latest.parsed_error_msg() if latest.error_msg else "")
-        return ("none", "")
+            return ("must_reverify", latest.parsed_error_msg() if latest.error_msg else "", latest)
+        return ("none", "", latest)
 
     @classmethod
     def verification_for_datetime(

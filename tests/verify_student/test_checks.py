@@ -1,0 +1,133 @@
+"""Malformed settings: system checks at `manage.py check`, ImproperlyConfigured at use."""
+
+import copy
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from verify_student.checks import check_callback_is_https, check_software_secure_settings
+from verify_student.conf import app_settings
+
+
+@pytest.fixture
+def software_secure(settings):
+    """A mutable copy of VERIFY_STUDENT; assign it back to apply."""
+    config = copy.deepcopy(django_settings.VERIFY_STUDENT)
+
+    def apply(**changes):
+        for key, value in changes.items():
+            if value is None:
+                config["SOFTWARE_SECURE"].pop(key, None)
+            else:
+                config["SOFTWARE_SECURE"][key] = value
+        settings.VERIFY_STUDENT = config
+
+    return apply
+
+
+def ids(messages):
+    return sorted(m.id for m in messages)
+
+
+def test_test_settings_are_clean():
+    assert check_software_secure_settings() == []
+
+
+@pytest.mark.parametrize("bad_key", ["", "abc", "g" * 64, "00" * 31, "00" * 33, b"00" * 32])
+def test_aes_key_must_be_64_hex_chars(software_secure, bad_key):
+    software_secure(FACE_IMAGE_AES_KEY=bad_key)
+    messages = check_software_secure_settings()
+    expected = "verify_student.E002" if bad_key == "" else "verify_student.E003"
+    assert ids(messages) == [expected]
+    with pytest.raises(ImproperlyConfigured, match="FACE_IMAGE_AES_KEY"):
+        app_settings.face_image_aes_key
+
+
+@pytest.mark.parametrize(
+    "bad_key", ["not a key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]
+)
+def test_rsa_key_must_be_a_key(software_secure, bad_key):
+    software_secure(RSA_PUBLIC_KEY=bad_key)
+    assert ids(check_software_secure_settings()) == ["verify_student.E004"]
+    with pytest.raises(ImproperlyConfigured, match="RSA_PUBLIC_KEY"):
+        app_settings.rsa_public_key
+
+
+def test_missing_keys_are_each_reported(software_secure):
+    software_secure(RSA_PUBLIC_KEY=None, API_URL=None, API_SECRET_KEY="")
+    messages = check_software_secure_settings()
+    assert ids(messages) == ["verify_student.E002"] * 3
+    assert "RSA_PUBLIC_KEY" in " ".join(m.msg for m in messages)
+    with pytest.raises(ImproperlyConfigured, match=r"RSA_PUBLIC_KEY.*not set"):
+        app_settings.rsa_public_key
+
+
+def test_unknown_storage_class(software_secure):
+    software_secure(STORAGE_CLASS="nowhere.Storage")
+    assert ids(check_software_secure_settings()) == ["verify_student.E006"]
+
+
+def test_private_review_key_must_be_private(settings):
+    config = copy.deepcopy(django_settings.VERIFY_STUDENT)
+    config["RSA_PRIVATE_KEY_FOR_REVIEW"] = config["SOFTWARE_SECURE"]["RSA_PUBLIC_KEY"]
+    settings.VERIFY_STUDENT = config
+    assert ids(check_software_secure_settings()) == ["verify_student.E005"]
+    with pytest.raises(ImproperlyConfigured, match="public key"):
+        app_settings.rsa_private_key_for_review
+
+
+def test_software_secure_must_be_a_dict(settings):
+    settings.VERIFY_STUDENT = {"SOFTWARE_SECURE": "oops"}
+    assert ids(check_software_secure_settings()) == ["verify_student.E001"]
+
+
+def test_no_keys_needed_when_automatic_verification_for_testing(settings):
+    settings.VERIFY_STUDENT = {}
+    settings.FEATURES = {"AUTOMATIC_VERIFY_STUDENT_IDENTITY_FOR_TESTING": True}
+    assert check_software_secure_settings() == []
+
+
+def test_manage_py_check_fails_on_bad_settings(software_secure):
+    software_secure(FACE_IMAGE_AES_KEY="short")
+    with pytest.raises(SystemCheckError, match="E003"):
+        call_command("check")
+
+
+def test_http_callback_in_production_warns(settings):
+    settings.DEBUG = False
+    settings.HTTPS = "off"
+    assert ids(check_callback_is_https()) == ["verify_student.W001"]
+    settings.DEBUG = True
+    assert check_callback_is_https() == []
+    settings.DEBUG = False
+    settings.HTTPS = "on"
+    assert check_callback_is_https() == []
+
+
+def test_hook_that_cannot_be_imported(settings):
+    settings.VERIFY_STUDENT = {"FULL_NAME_RESOLVER": "nowhere.at_all"}
+    with pytest.raises(ImproperlyConfigured, match="FULL_NAME_RESOLVER"):
+        app_settings.FULL_NAME_RESOLVER
+
+
+def test_defaults_without_settings(settings):
+    del settings.VERIFY_STUDENT
+    assert app_settings.DAYS_GOOD_FOR == 365
+    assert app_settings.EXPIRING_SOON_WINDOW == 28
+    assert app_settings.MAX_IMAGE_SIZE == 10 * 1024 * 1024
+    assert app_settings.storage_class_path == "storages.backends.s3.S3Storage"
+    with pytest.raises(ImproperlyConfigured, match="API_URL"):
+        app_settings.api_url
+
+
+def test_legacy_storage_keys_are_mapped(software_secure):
+    software_secure(AWS_ACCESS_KEY="AK", AWS_SECRET_KEY="SK", S3_BUCKET="photos")
+    kwargs = app_settings.storage_kwargs
+    assert (kwargs["access_key"], kwargs["secret_key"], kwargs["bucket_name"]) == (
+        "AK",
+        "SK",
+        "photos",
+    )
