@@ -26,13 +26,13 @@ class LtiError(Exception):
 
 
 class MissingLaunchParameter(LtiError):
-    """A required launch parameter is absent or empty."""
+    """One or more required launch parameters are absent or empty."""
 
     status_code = 400
 
-    def __init__(self, parameter: str) -> None:
-        self.parameter = parameter
-        super().__init__(f"Missing required LTI parameter: {parameter}")
+    def __init__(self, *parameters: str) -> None:
+        self.parameters = parameters
+        super().__init__(f"Missing required LTI parameter(s): {', '.join(parameters)}")
 
 
 class InvalidLaunchMessage(LtiError):
@@ -116,6 +116,17 @@ class PendingLaunchNotFound(LtiAccessDenied):
     """A resume token is unknown, expired or already used."""
 
     public_message = "This launch has expired or was already used; launch it again."
+
+
+class LtiLoginRequired(LtiError):
+    """Not a failure: the identity can only be linked once the learner logs in.
+
+    The launch keeps the validated launch server-side and redirects to
+    ``LOGIN_URL``; it never reaches a learner as an error.
+    """
+
+    status_code = 302
+    public_message = "Log in to continue this launch."
 
 
 # --- launch: 404 ---------------------------------------------------------------------
