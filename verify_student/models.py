@@ -112,6 +112,8 @@ class PhotoVerification(StatusModel):
 
     STATUS = statuses.STATUS
 
+    objects = models.Manager()
+
     # -- set at creation ------------------------------------------------------------
     user = models.ForeignKey(settings.AUTH_USER_MODEL, db_index=True, on_delete=models.CASCADE)
     # The legal name, copied from the profile at mark_ready (it may change later).
@@ -247,9 +249,9 @@ class PhotoVerification(StatusModel):
         )
         if latest is None:
             return ("none", "", None)
-        if latest._approved:
+        if latest._approved:  # type: ignore[attr-defined]  # annotated by the query
             return ("approved", "", latest)
-        if latest._pending:
+        if latest._pending:  # type: ignore[attr-defined]
             return ("pending", "", latest)
         if latest.created_at < earliest:
             message = _("Your {platform_name} verification has expired.").format(
@@ -614,7 +616,7 @@ class VerificationDeadline(TimeStampedModel):
         return f"Deadline for {self.course_key}: {self.deadline:%Y-%m-%d %H:%M %Z}"
 
     @staticmethod
-    def cache_key_for(course_key: CourseKey | str) -> str:
+    def cache_key_for(course_key: object) -> str:
         return f"verify_student.verification_deadline.{course_key}"
 
     @classmethod
@@ -810,7 +812,7 @@ class VerificationStatus(models.Model):
         return dict(rows)
 
     @classmethod
-    def cache_key_name(cls, user_id: int, course_key: CourseKey | str) -> str:
+    def cache_key_name(cls, user_id: int, course_key: object) -> str:
         return f"verification.{user_id}.{course_key}"
 
 
@@ -854,5 +856,5 @@ class SkippedReverification(models.Model):
         return cls.objects.filter(user_id=user_id, course_id=_course_key(course_id)).exists()
 
     @classmethod
-    def cache_key_name(cls, user_id: int, course_key: CourseKey | str) -> str:
+    def cache_key_name(cls, user_id: int, course_key: object) -> str:
         return f"skipped_reverification.{user_id}.{course_key}"
