@@ -1,0 +1,270 @@
+"""The LTI 1.1 launch flow: parameters -> signature -> consumer -> user -> outcomes -> content.
+
+Every check that can refuse a launch runs before anything is written, and
+the writes (consumer guid, user link, outcome rows) share one transaction,
+so a refused launch changes nothing in the database.
+
+A launch that needs the learner to log in first (consumer with
+``require_user_account``, new identity) is kept server-side under a random
+single-use token; the learner is sent to ``LOGIN_URL`` with ``next`` set to
+our resume URL, and ``resume_launch`` finishes the launch after the login
+without verifying the (already spent) nonce again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import secrets
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.cache import caches
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.urls import reverse
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey, UsageKey
+
+from lti_provider.conf import app_settings
+from lti_provider.exceptions import (
+    EmailMismatch,
+    InvalidLaunchKeys,
+    InvalidLaunchMessage,
+    InvalidOutcomeURL,
+    LtiDisabled,
+    LtiLoginRequired,
+    MissingLaunchParameter,
+    PendingLaunchNotFound,
+    UnknownConsumer,
+)
+from lti_provider.models import GradedAssignment, LtiConsumer, OutcomeService
+from lti_provider.outcomes import validate_outcome_url
+from lti_provider.signature_validator import verify_launch_signature
+from lti_provider.users import authenticate_lti_user
+
+logger = logging.getLogger(__name__)
+
+#: Launch parameters without which a launch is refused with 400, signed or not.
+REQUIRED_PARAMETERS = (
+    "roles",
+    "context_id",
+    "resource_link_id",
+    "user_id",
+    "lti_message_type",
+    "lti_version",
+    "oauth_consumer_key",
+    "oauth_signature",
+    "oauth_signature_method",
+    "oauth_nonce",
+    "oauth_timestamp",
+    "oauth_version",
+)
+LTI_MESSAGE_TYPE = "basic-lti-launch-request"
+LTI_VERSION = "LTI-1p0"
+#: Longest value the outcome columns hold.
+_MAX_OUTCOME_FIELD = 255
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchData:
+    """What a verified launch needs to finish: plain values, cacheable."""
+
+    consumer_id: int
+    lti_user_id: str
+    course_id: str
+    usage_id: str
+    email: str = ""
+    result_sourcedid: str = ""
+    outcome_service_url: str = ""
+
+    @property
+    def course_key(self) -> CourseKey:
+        return CourseKey.from_string(self.course_id)
+
+    @property
+    def usage_key(self) -> UsageKey:
+        return UsageKey.from_string(self.usage_id)
+
+
+def process_launch(request: HttpRequest, course_id: str, usage_id: str) -> HttpResponse:
+    """Run a POSTed launch to the end: the content, or a redirect to log in.
+
+    Raises the ``LtiError`` subclasses the view turns into 400/403/404.
+    """
+    if not app_settings.enabled:
+        raise LtiDisabled()
+    params = request.POST
+    check_launch_parameters(params)
+    signed_by = verify_launch_signature(request.build_absolute_uri(), form_items(params))
+    course_key, usage_key = parse_launch_keys(course_id, usage_id)
+    launch = LaunchData(
+        consumer_id=signed_by.pk,
+        lti_user_id=params["user_id"],
+        course_id=str(course_key),
+        usage_id=str(usage_key),
+        email=params.get("lis_person_contact_email_primary", ""),
+        result_sourcedid=params.get("lis_result_sourcedid", ""),
+        outcome_service_url=params.get("lis_outcome_service_url", ""),
+    )
+    with transaction.atomic():
+        consumer = resolve_consumer(signed_by, params.get("tool_consumer_instance_guid"))
+        try:
+            link_and_record(request, launch, consumer)
+        except (LtiLoginRequired, EmailMismatch):
+            # The learner may hold a matching account: let them log in to it.
+            return redirect_to_login(
+                reverse("lti_provider_resume", args=[save_pending_launch(launch)]),
+                app_settings.login_url,
+            )
+    return show_content(request, launch)
+
+
+def resume_launch(request: HttpRequest, token: str) -> HttpResponse:
+    """Finish a launch kept while the learner logged in; the token works once.
+
+    The caller ensures the learner is logged in. A still mismatching email
+    is now final: ``EmailMismatch`` (403).
+    """
+    if not app_settings.enabled:
+        raise LtiDisabled()
+    launch = pop_pending_launch(token)
+    consumer = LtiConsumer.objects.filter(pk=launch.consumer_id).first()
+    if consumer is None:
+        raise PendingLaunchNotFound()
+    with transaction.atomic():
+        link_and_record(request, launch, consumer)
+    return show_content(request, launch)
+
+
+def check_launch_parameters(params: QueryDict) -> None:
+    """400 for a missing required parameter or a message type/version we do not serve."""
+    missing = [name for name in REQUIRED_PARAMETERS if not params.get(name, "").strip()]
+    if missing:
+        raise MissingLaunchParameter(*missing)
+    if params["lti_message_type"] != LTI_MESSAGE_TYPE or params["lti_version"] != LTI_VERSION:
+        raise InvalidLaunchMessage()
+
+
+def form_items(params: QueryDict) -> list[tuple[str, str]]:
+    """Every (name, value) pair of the form, repeated names included, as signed."""
+    return [(name, value) for name, values in params.lists() for value in values]
+
+
+def parse_launch_keys(course_id: str, usage_id: str) -> tuple[CourseKey, UsageKey]:
+    """The launch URL's keys; ``InvalidLaunchKeys`` (404) when either does not parse."""
+    try:
+        course_key = CourseKey.from_string(course_id)
+        usage_key = UsageKey.from_string(usage_id).map_into_course(course_key)
+    except InvalidKeyError as exc:
+        raise InvalidLaunchKeys() from exc
+    return course_key, usage_key
+
+
+def resolve_consumer(signed_by: LtiConsumer, instance_guid: str | None) -> LtiConsumer:
+    """The launch's consumer, by ``LtiConsumer.get_or_supplement``.
+
+    A guid recorded for another consumer than the one whose key signed the
+    launch is refused: a consumer must not act as another.
+    """
+    if not instance_guid or signed_by.instance_guid == instance_guid:
+        return signed_by
+    consumer = LtiConsumer.get_or_supplement(instance_guid, signed_by.consumer_key)
+    if consumer.pk != signed_by.pk:
+        logger.warning(
+            "LTI launch refused: consumer %s sent the instance guid of consumer %s",
+            signed_by.pk,
+            consumer.pk,
+        )
+        raise UnknownConsumer()
+    return consumer
+
+
+def link_and_record(request: HttpRequest, launch: LaunchData, consumer: LtiConsumer) -> None:
+    user = authenticate_lti_user(request, launch.lti_user_id, consumer, email=launch.email)
+    record_outcome_service(launch, consumer, user)
+
+
+def record_outcome_service(
+    launch: LaunchData, consumer: LtiConsumer, user: object
+) -> GradedAssignment | None:
+    """Remember where to send this learner's score for the block (idempotent).
+
+    Only for launches with ``lis_result_sourcedid`` and an acceptable
+    ``lis_outcome_service_url``; anything else is logged and skipped, since
+    the content can still be shown.
+    """
+    sourcedid, url = launch.result_sourcedid, launch.outcome_service_url
+    if not sourcedid:
+        return None
+    if not url:
+        logger.info("LTI launch has a result sourcedid but no outcome service URL")
+        return None
+    if len(url) > _MAX_OUTCOME_FIELD or len(sourcedid) > _MAX_OUTCOME_FIELD:
+        logger.warning("LTI outcome parameters too long to record; skipped")
+        return None
+    try:
+        validate_outcome_url(url)
+    except InvalidOutcomeURL as exc:
+        logger.warning("LTI outcome service URL refused: %s", exc)
+        return None
+    service, _ = OutcomeService.objects.get_or_create(
+        lis_outcome_service_url=url, defaults={"lti_consumer": consumer}
+    )
+    if service.lti_consumer_id != consumer.pk:
+        logger.warning(
+            "LTI consumer %s sent the outcome URL of consumer %s; not recorded",
+            consumer.pk,
+            service.lti_consumer_id,
+        )
+        return None
+    assignment, created = GradedAssignment.objects.get_or_create(
+        outcome_service=service,
+        lis_result_sourcedid=sourcedid,
+        defaults={
+            "user": user,
+            "course_key": launch.course_key,
+            "usage_key": launch.usage_key,
+        },
+    )
+    if not created and assignment.user_id != getattr(user, "pk", None):
+        logger.warning("LTI result sourcedid reused for another user; kept the first")
+    return assignment
+
+
+def show_content(request: HttpRequest, launch: LaunchData) -> HttpResponse:
+    """What the host shows for the launched block (``LTI_PROVIDER['LAUNCH_HANDLER']``)."""
+    return app_settings.launch_handler(request, launch.course_key, launch.usage_key)
+
+
+# --- launches waiting for a login -----------------------------------------------------
+
+
+def _pending_key(token: str) -> str:
+    return "lti_provider:pending:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def save_pending_launch(launch: LaunchData) -> str:
+    """Keep ``launch`` for ``PENDING_LAUNCH_TTL`` seconds; return its resume token."""
+    token = secrets.token_urlsafe(32)
+    caches[app_settings.cache_alias].set(
+        _pending_key(token), dataclasses.asdict(launch), timeout=app_settings.pending_launch_ttl
+    )
+    return token
+
+
+def pop_pending_launch(token: str) -> LaunchData:
+    """Take the launch kept under ``token``, once; ``PendingLaunchNotFound`` otherwise.
+
+    Claiming goes through an atomic ``add`` of a spent marker, so two
+    concurrent resumes with one token cannot both succeed.
+    """
+    cache = caches[app_settings.cache_alias]
+    key = _pending_key(token)
+    if not cache.add(key + ":spent", 1, timeout=app_settings.pending_launch_ttl):
+        raise PendingLaunchNotFound()
+    data = cache.get(key)
+    cache.delete(key)
+    if not isinstance(data, dict):
+        raise PendingLaunchNotFound()
+    return LaunchData(**data)

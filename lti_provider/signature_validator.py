@@ -1,0 +1,178 @@
+"""OAuth1 verification of LTI launches: oauthlib does the cryptography, we supply the data.
+
+``verify_launch_signature`` is the entry point. It runs oauthlib's
+``SignatureOnlyEndpoint`` with ``LtiRequestValidator`` and then spends the
+launch's nonce. The nonce is spent only *after* the signature verified, so
+an unsigned request can neither fill the nonce store nor burn a consumer's
+nonces; ``cache.add`` is atomic, so of two concurrent replays only one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+
+from django.core.cache import caches
+from oauthlib.common import Request as OAuthRequest
+from oauthlib.common import urlencode
+from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
+from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1
+
+from lti_provider.conf import app_settings
+from lti_provider.exceptions import (
+    InvalidSignature,
+    ReplayedNonce,
+    StaleTimestamp,
+    UnknownConsumer,
+    UnsupportedSignatureMethod,
+)
+from lti_provider.models import LtiConsumer
+
+logger = logging.getLogger(__name__)
+
+#: Stand-in key and secret for unknown consumers: the signature is still
+#: computed, so response time does not tell which keys exist.
+DUMMY_CLIENT_KEY = "lti-provider-dummy-client"
+_DUMMY_SECRET = "lti-provider-dummy-secret-never-matches"  # noqa: S105
+
+
+class LtiRequestValidator(RequestValidator):
+    """oauthlib's view of our consumers: HMAC-SHA1 only, keys from ``LtiConsumer``.
+
+    One instance per launch: it remembers the consumer it loaded, so the
+    launch does not query it again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.consumer: LtiConsumer | None = None
+        self.client_checked = False
+        self.timestamp_ok = True
+
+    @property
+    def allowed_signature_methods(self) -> tuple[str, ...]:
+        return (SIGNATURE_HMAC_SHA1,)
+
+    @property
+    def enforce_ssl(self) -> bool:
+        # The URI is rebuilt from the request (scheme included, proxy header
+        # honoured), so an http URI is a signature mismatch, not a transport issue.
+        return False
+
+    @property
+    def timestamp_lifetime(self) -> int:
+        return app_settings.nonce_window_seconds
+
+    @property
+    def dummy_client(self) -> str:
+        return DUMMY_CLIENT_KEY
+
+    def check_client_key(self, client_key: str) -> bool:
+        # Consumer keys are whatever the admin typed (<= 32 chars in the model).
+        return 0 < len(client_key) <= 255
+
+    def check_nonce(self, nonce: str) -> bool:
+        # LTI consumers use nonces of all shapes; only bound the size we store.
+        return 0 < len(nonce) <= 255
+
+    def validate_client_key(self, client_key: str, request: OAuthRequest) -> bool:
+        self.client_checked = True
+        self.consumer = LtiConsumer.objects.filter(consumer_key=client_key).first()
+        return self.consumer is not None
+
+    def get_client_secret(self, client_key: str, request: OAuthRequest) -> str:
+        if self.consumer is not None and client_key == self.consumer.consumer_key:
+            return self.consumer.consumer_secret
+        return _DUMMY_SECRET
+
+    def validate_timestamp_and_nonce(
+        self,
+        client_key: str,
+        timestamp: str,
+        nonce: str,
+        request: OAuthRequest,
+        request_token: str | None = None,
+        access_token: str | None = None,
+    ) -> bool:
+        # The nonce is spent by ``consume_nonce`` once the signature verified.
+        self.timestamp_ok = timestamp_in_window(timestamp)
+        return self.timestamp_ok
+
+
+def timestamp_in_window(timestamp: str, now: float | None = None) -> bool:
+    """Whether ``timestamp`` is within ``LTI_NONCE_WINDOW_SECONDS`` of now, either way."""
+    try:
+        value = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    now = time.time() if now is None else now
+    return abs(now - value) <= app_settings.nonce_window_seconds
+
+
+def nonce_cache_key(consumer_key: str, nonce: str, timestamp: str) -> str:
+    # Hashed: nonces may hold characters or lengths some cache backends refuse.
+    digest = hashlib.sha256(f"{consumer_key}\x00{nonce}\x00{timestamp}".encode()).hexdigest()
+    return f"lti_provider:nonce:{digest}"
+
+
+def consume_nonce(consumer_key: str, nonce: str, timestamp: str) -> None:
+    """Record the (key, nonce, timestamp) triple; raise ``ReplayedNonce`` if already seen.
+
+    Fails closed: when the cache cannot answer, the launch is refused, since
+    a replay could not be ruled out.
+    """
+    key = nonce_cache_key(consumer_key, nonce, timestamp)
+    # Kept twice the window: a timestamp is accepted up to one window either
+    # side of now, so a triple can be replayable for two windows at most.
+    timeout = 2 * app_settings.nonce_window_seconds
+    try:
+        added = caches[app_settings.cache_alias].add(key, 1, timeout=timeout)
+    except Exception as exc:  # any backend error (redis, memcached...): fail closed
+        logger.error("LTI nonce store unavailable (%s); launch refused", type(exc).__name__)
+        raise ReplayedNonce("The launch could not be checked for replay.") from exc
+    if not added:
+        logger.warning("LTI launch replayed for consumer key %s", consumer_key)
+        raise ReplayedNonce()
+
+
+def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiConsumer:
+    """Verify a launch POSTed to ``uri`` with form ``params``; return its consumer.
+
+    ``uri`` must be the absolute URL the consumer signed (query included).
+    Raises ``UnsupportedSignatureMethod``, ``StaleTimestamp``,
+    ``UnknownConsumer``, ``InvalidSignature`` or ``ReplayedNonce``.
+    """
+    params = list(params)
+    oauth: Mapping[str, str] = {k: v for k, v in params if k.startswith("oauth_")}
+    if oauth.get("oauth_signature_method") != SIGNATURE_HMAC_SHA1:
+        raise UnsupportedSignatureMethod()
+    if not timestamp_in_window(oauth.get("oauth_timestamp", "")):
+        raise StaleTimestamp()
+
+    validator = LtiRequestValidator()
+    endpoint = SignatureOnlyEndpoint(validator)
+    valid, _request = endpoint.validate_request(
+        uri,
+        http_method="POST",
+        body=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    if not valid:
+        consumer_key = oauth.get("oauth_consumer_key", "")
+        if not validator.timestamp_ok:  # the clock moved between the two checks
+            raise StaleTimestamp()
+        if not validator.client_checked:  # malformed OAuth parameters
+            logger.info("LTI launch refused: malformed OAuth parameters (key %r)", consumer_key)
+            raise InvalidSignature()
+        if validator.consumer is None:
+            logger.info("LTI launch refused: unknown consumer key %r", consumer_key)
+            raise UnknownConsumer()
+        logger.info("LTI launch refused: bad signature for consumer key %r", consumer_key)
+        raise InvalidSignature()
+
+    consumer = validator.consumer
+    assert consumer is not None  # valid implies a known client
+    consume_nonce(consumer.consumer_key, oauth["oauth_nonce"], oauth["oauth_timestamp"])
+    return consumer
