@@ -1,0 +1,354 @@
+"""LTI 1.1 Basic Outcomes: send a learner's score back to the consumer.
+
+A score goes out as a ``replaceResult`` POX message (XML built and parsed
+with lxml), signed OAuth1 HMAC-SHA1 with ``oauth_body_hash`` using the
+consumer's key and secret. Outcome URLs come from launches, i.e. from the
+outside, so they are validated before any request: https only, public
+addresses only (unless the settings allow otherwise, for tests), and
+redirects are never followed.
+
+``GradedAssignment.version_number`` is raised whenever a score is queued;
+a queued send carries the version it was queued with and is dropped once the
+row has moved on, so a late, older score never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import socket
+import uuid
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import requests
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import F, QuerySet
+from lxml import etree
+from lxml.builder import ElementMaker
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
+from opaque_keys.edx.keys import CourseKey, UsageKey
+
+from .conf import app_settings
+from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
+from .models import GradedAssignment
+
+logger = logging.getLogger(__name__)
+
+#: Namespace of the LTI 1.1 Basic Outcomes (POX) messages.
+OUTCOMES_NS = "http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0"
+
+#: Block types that contain other blocks: an assignment on one of these is
+#: composite and its score is read through ``LTI_PROVIDER['SCORE_READER']``.
+COMPOSITE_BLOCK_TYPES = frozenset({"course", "chapter", "sequential", "vertical"})
+
+#: The largest reply read from an outcome service (a POX reply is a few hundred bytes).
+MAX_RESPONSE_BYTES = 64 * 1024
+
+# Statuses worth retrying besides 5xx: the service asks us to come back later.
+_RETRYABLE_STATUSES = frozenset({408, 429})
+
+_SAFE_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+# --- URL validation -------------------------------------------------------------------
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+def validate_outcome_url(url: str) -> None:
+    """Refuse an outcome service URL we must not send to; raise ``InvalidOutcomeURL``.
+
+    https only unless ``ALLOW_INSECURE_OUTCOME_URLS``; the host is resolved and
+    every address it resolves to must be public (no loopback, private,
+    link-local, reserved, multicast or unspecified address) unless
+    ``ALLOW_PRIVATE_OUTCOME_HOSTS``.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} is malformed: {exc}") from exc
+    if parts.scheme not in ("https", "http"):
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} must use https.")
+    if parts.scheme == "http" and not app_settings.allow_insecure_outcome_urls:
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} must use https, not http.")
+    host = parts.hostname
+    if not host:
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} has no host.")
+    if app_settings.allow_private_outcome_hosts:
+        return
+    default_port = 443 if parts.scheme == "https" else 80
+    try:
+        infos = socket.getaddrinfo(host, port or default_port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidOutcomeURL(f"Outcome service host {host!r} cannot be resolved: {exc}") from exc
+    for info in infos:
+        address = str(info[4][0])
+        if not _is_public(address):
+            raise InvalidOutcomeURL(
+                f"Outcome service host {host!r} resolves to {address}, a loopback, private "
+                "or otherwise non-public address."
+            )
+
+
+# --- XML ------------------------------------------------------------------------------
+
+
+def replace_result_xml(sourcedid: str, score: float, message_identifier: str) -> bytes:
+    """The ``replaceResult`` request setting ``sourcedid``'s score (0.0 to 1.0)."""
+    score = float(score)
+    if not 0.0 <= score <= 1.0:  # also refuses NaN
+        raise ValueError(f"An LTI outcome score must be between 0 and 1, got {score!r}.")
+    E = ElementMaker(namespace=OUTCOMES_NS, nsmap={None: OUTCOMES_NS})
+    envelope = E.imsx_POXEnvelopeRequest(
+        E.imsx_POXHeader(
+            E.imsx_POXRequestHeaderInfo(
+                E.imsx_version("V1.0"),
+                E.imsx_messageIdentifier(str(message_identifier)),
+            )
+        ),
+        E.imsx_POXBody(
+            E.replaceResultRequest(
+                E.resultRecord(
+                    E.sourcedGUID(E.sourcedId(sourcedid)),
+                    E.result(E.resultScore(E.language("en"), E.textString(repr(score)))),
+                )
+            )
+        ),
+    )
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def _read_body(response: requests.Response) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_content(chunk_size=8192):
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise OutcomeError(f"Outcome service reply is larger than {MAX_RESPONSE_BYTES} bytes.")
+    return bytes(body)
+
+
+def check_replace_result_response(content: bytes) -> None:
+    """Raise ``OutcomeError`` unless ``content`` is a POX reply with codeMajor ``success``."""
+    try:
+        root = etree.fromstring(content, parser=_SAFE_XML_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise OutcomeError(f"Outcome service reply is not XML: {exc}") from exc
+    if root is None:
+        raise OutcomeError("Outcome service reply is empty.")
+    namespaces = {"ns": OUTCOMES_NS}
+    codes = root.xpath("//ns:imsx_codeMajor", namespaces=namespaces)
+    if len(codes) != 1:
+        raise OutcomeError(
+            f"Outcome service reply has {len(codes)} imsx_codeMajor fields, expected one."
+        )
+    code = (codes[0].text or "").strip()
+    if code != "success":
+        descriptions = root.xpath("//ns:imsx_description/text()", namespaces=namespaces)
+        description = str(descriptions[0]).strip() if descriptions else "(no description)"
+        raise OutcomeError(f"Outcome service answered {code!r}: {description}")
+
+
+# --- sending --------------------------------------------------------------------------
+
+
+def sign_and_send_replace_result(assignment: GradedAssignment, score: float) -> bool:
+    """Send ``score`` for ``assignment``, signed with its consumer's key and secret.
+
+    Returns True when the consumer answered ``success``. Raises
+    ``InvalidOutcomeURL`` (before any request), ``OutcomeServiceUnavailable``
+    on a network error, a 5xx, 408 or 429 (retry later), ``OutcomeError`` on
+    any other refusal, and ``ValueError`` for a score outside 0..1.
+    """
+    outcome_service = assignment.outcome_service
+    consumer = outcome_service.lti_consumer
+    url = outcome_service.lis_outcome_service_url
+    validate_outcome_url(url)
+    body = replace_result_xml(assignment.lis_result_sourcedid, score, uuid.uuid4().hex)
+    client = Client(
+        consumer.consumer_key,
+        client_secret=consumer.consumer_secret,
+        signature_method=SIGNATURE_HMAC_SHA1,
+        signature_type=SIGNATURE_TYPE_AUTH_HEADER,
+    )
+    # A non-form body: oauthlib adds oauth_body_hash (base64 SHA-1 of the body).
+    uri, headers, _ = client.sign(
+        url,
+        http_method="POST",
+        body=body.decode("utf-8"),
+        headers={"Content-Type": "application/xml"},
+    )
+    try:
+        with requests.post(
+            uri,
+            data=body,
+            headers=headers,
+            timeout=app_settings.outcome_timeout,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            status = response.status_code
+            content = _read_body(response) if status < 300 else b""
+    except requests.RequestException as exc:
+        raise OutcomeServiceUnavailable(
+            f"Outcome service {url} could not be reached: {type(exc).__name__}"
+        ) from exc
+    if status >= 500 or status in _RETRYABLE_STATUSES:
+        raise OutcomeServiceUnavailable(f"Outcome service {url} answered HTTP {status}.")
+    if status >= 300:
+        raise OutcomeError(f"Outcome service {url} answered HTTP {status} (not followed).")
+    check_replace_result_response(content)
+    return True
+
+
+def send_score_update(assignment: GradedAssignment, score: float) -> bool:
+    """Send ``score`` for ``assignment``; a failure is logged in full, then re-raised.
+
+    The log line has what is needed to fix the score by hand on the consumer.
+    """
+    try:
+        sign_and_send_replace_result(assignment, score)
+    except (OutcomeError, ValueError) as exc:
+        logger.error(
+            "Outcome Service: failed to update the score on the LTI consumer. "
+            "Assignment: %s, user: %s, course: %s, usage: %s, score: %s, error: %s",
+            assignment.pk,
+            assignment.user_id,
+            assignment.course_key,
+            assignment.usage_key,
+            score,
+            exc,
+        )
+        raise
+    logger.info("Outcome Service: score %s sent for assignment %s.", score, assignment.pk)
+    return True
+
+
+# --- scores and assignments -----------------------------------------------------------
+
+
+def weighted_score(earned: float, possible: float) -> float:
+    """``earned / possible``, 0 when nothing is possible."""
+    if not possible:
+        return 0.0
+    return float(earned) / float(possible)
+
+
+def read_weighted_score(user_id: int, course_key: CourseKey, usage_key: UsageKey) -> float | None:
+    """The learner's current score on a block through ``LTI_PROVIDER['SCORE_READER']``.
+
+    None when the hook has no score for it. Raises ``ImproperlyConfigured``
+    when the hook is not set.
+    """
+    reader = app_settings.score_reader
+    if reader is None:
+        raise ImproperlyConfigured(
+            "LTI_PROVIDER['SCORE_READER'] must name f(user_id, course_key, usage_key) "
+            "-> (earned, possible) | None to send composite or resent scores."
+        )
+    result = reader(user_id, course_key, usage_key)
+    if result is None:
+        return None
+    earned, possible = result
+    score = weighted_score(earned, possible)
+    if math.isnan(score):
+        raise ValueError(f"SCORE_READER returned a non-numeric score {result!r}.")
+    return score
+
+
+def is_composite(usage_key: UsageKey) -> bool:
+    """Whether a block contains others (its score is computed, not signalled)."""
+    return usage_key.block_type in COMPOSITE_BLOCK_TYPES
+
+
+def get_assignments_for_problem(
+    user_id: int, course_key: CourseKey, usage_key: UsageKey
+) -> QuerySet[GradedAssignment]:
+    """The learner's assignments whose score a change on ``usage_key`` may change.
+
+    The block's own assignments, and the learner's composite assignments in
+    the course (a course, chapter, sequential or vertical launched as a whole),
+    whose score is then re-read through the score reader hook. Without a
+    block tree we cannot tell which containers hold the block, so every
+    composite of the course is re-read.
+    """
+    candidates = GradedAssignment.objects.filter(user_id=user_id, course_key=course_key)
+    ids = [
+        assignment.pk
+        for assignment in candidates.only("id", "usage_key")
+        if assignment.usage_key == usage_key or is_composite(assignment.usage_key)
+    ]
+    return GradedAssignment.objects.filter(pk__in=ids)
+
+
+def increment_assignment_versions(assignment_ids: Iterable[int]) -> list[GradedAssignment]:
+    """Raise the version of each assignment by one, atomically; return the rows.
+
+    The rows are locked (in id order, so concurrent callers cannot deadlock)
+    and incremented in the database, so two concurrent score changes get two
+    distinct versions and the returned versions are the ones this call set.
+    """
+    with transaction.atomic():
+        ids = list(
+            GradedAssignment.objects.select_for_update()
+            .filter(pk__in=list(assignment_ids))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return []
+        GradedAssignment.objects.filter(pk__in=ids).update(version_number=F("version_number") + 1)
+        return list(
+            GradedAssignment.objects.filter(pk__in=ids)
+            .select_related("outcome_service__lti_consumer")
+            .order_by("pk")
+        )
+
+
+def current_assignment(assignment_id: int, version: int | None) -> GradedAssignment | None:
+    """The assignment, or None when it is gone or a newer score superseded ``version``."""
+    assignment = (
+        GradedAssignment.objects.select_related("outcome_service__lti_consumer")
+        .filter(pk=assignment_id)
+        .first()
+    )
+    if assignment is None:
+        logger.warning("Outcome Service: assignment %s no longer exists.", assignment_id)
+        return None
+    if version is not None and assignment.version_number != version:
+        logger.info(
+            "Outcome Service: score of assignment %s (version %s) skipped, "
+            "version %s is more recent.",
+            assignment_id,
+            version,
+            assignment.version_number,
+        )
+        return None
+    return assignment
+
+
+def send_composite_outcome(assignment: GradedAssignment) -> bool:
+    """Read a composite assignment's score through the hook and send it.
+
+    Returns False (nothing sent) when the hook has no score for it.
+    """
+    score = read_weighted_score(assignment.user_id, assignment.course_key, assignment.usage_key)
+    if score is None:
+        logger.info("Outcome Service: no score to send for assignment %s.", assignment.pk)
+        return False
+    return send_score_update(assignment, score)
