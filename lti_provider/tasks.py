@@ -1,0 +1,82 @@
+"""Celery tasks sending scores to LTI consumers (Basic Outcomes ``replaceResult``).
+
+Network errors, 5xx, 408 and 429 are retried with exponential backoff, at
+most ``LTI_PROVIDER['OUTCOME_MAX_RETRIES']`` times; any other failure (a 4xx,
+a refused URL, a ``failure`` codeMajor) is logged and not retried. Each task
+carries the assignment version it was queued with and does nothing once a
+newer score has been queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+
+from . import outcomes
+from .conf import app_settings
+from .exceptions import OutcomeServiceUnavailable
+from .models import GradedAssignment
+
+logger = logging.getLogger(__name__)
+
+#: The longest wait between two attempts, in seconds.
+MAX_RETRY_COUNTDOWN = 60 * 60
+
+
+def retry_countdown(retries: int) -> int:
+    """Seconds before attempt ``retries + 1``: backoff, doubled at each retry, capped."""
+    return int(min(app_settings.outcome_retry_backoff * (2**retries), MAX_RETRY_COUNTDOWN))
+
+
+def _send(task: Task, assignment: GradedAssignment, send: Any, *args: Any) -> bool:
+    try:
+        return bool(send(*args))
+    except OutcomeServiceUnavailable as exc:
+        max_retries = app_settings.outcome_max_retries
+        if task.request.retries >= max_retries:
+            logger.error(
+                "Outcome Service: giving up on assignment %s after %s retries.",
+                assignment.pk,
+                task.request.retries,
+            )
+        raise task.retry(
+            exc=exc, countdown=retry_countdown(task.request.retries), max_retries=max_retries
+        ) from exc
+
+
+@shared_task(bind=True, name="lti_provider.tasks.send_leaf_outcome")
+def send_leaf_outcome(
+    self: Task,
+    assignment_id: int,
+    points_earned: float,
+    points_possible: float,
+    version: int | None = None,
+) -> bool:
+    """Send the score of the block that changed (its points come with the signal).
+
+    Returns False when the assignment is gone or a newer score superseded
+    ``version``.
+    """
+    assignment = outcomes.current_assignment(assignment_id, version)
+    if assignment is None:
+        return False
+    score = outcomes.weighted_score(points_earned, points_possible)
+    return _send(self, assignment, outcomes.send_score_update, assignment, score)
+
+
+@shared_task(bind=True, name="lti_provider.tasks.send_composite_outcome")
+def send_composite_outcome(
+    self: Task, user_id: int, course_id: str, assignment_id: int, version: int | None = None
+) -> bool:
+    """Send the score of a composite block (course, subsection...) read from the host.
+
+    Queued ``LTI_AGGREGATE_SCORE_PASSBACK_DELAY`` after the change, so a burst
+    of changes sends one score. ``user_id`` and ``course_id`` are kept for
+    the original's signature; the assignment names both.
+    """
+    assignment = outcomes.current_assignment(assignment_id, version)
+    if assignment is None:
+        return False
+    return _send(self, assignment, outcomes.send_composite_outcome, assignment)
