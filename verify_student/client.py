@@ -10,6 +10,7 @@ ids only: never headers, bodies, keys or signed image URLs.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from email.utils import formatdate
@@ -29,6 +30,14 @@ log = logging.getLogger(__name__)
 
 #: The longest reviewer answer kept in ``error_msg`` (the service's messages are short).
 MAX_ERROR_MSG_LENGTH = 2000
+
+
+class SubmissionOutcome(enum.Enum):
+    """What became of a submission; the task retries only ``UNAVAILABLE``."""
+
+    SUBMITTED = "submitted"  # 2xx (or testing mode)
+    REFUSED = "refused"  # the service answered 4xx (or another non-2xx, non-5xx)
+    UNAVAILABLE = "unavailable"  # network error, timeout or 5xx: worth retrying
 
 
 def _is_success(status_code: int) -> bool:
@@ -195,8 +204,8 @@ class SoftwareSecureClient:
 def submit_attempt(
     attempt: SoftwareSecurePhotoVerification,
     copy_id_photo_from: SoftwareSecurePhotoVerification | None = None,
-) -> None:
-    """Send ``attempt`` for review and record the outcome on it.
+) -> SubmissionOutcome:
+    """Send ``attempt`` for review, record the outcome on it and return it.
 
     2xx -> ``mark_submitted``; any other status or a network failure ->
     ``mark_must_retry`` with the reviewer's text or a short description of
@@ -207,17 +216,17 @@ def submit_attempt(
     if app_settings.automatic_verify_for_testing:
         log.info("Receipt %s marked submitted without sending (testing mode).", attempt.receipt_id)
         attempt.mark_submitted()
-        return
+        return SubmissionOutcome.SUBMITTED
     try:
         response = SoftwareSecureClient().send_request(
             attempt, copy_id_photo_from=copy_id_photo_from
         )
     except SubmissionError as exc:
         attempt.mark_must_retry(str(exc))
-        return
+        return SubmissionOutcome.UNAVAILABLE
     if _is_success(response.status_code):
         attempt.mark_submitted()
-        return
+        return SubmissionOutcome.SUBMITTED
     log.warning(
         "The review service refused receipt %s: HTTP %s.",
         attempt.receipt_id,
@@ -225,3 +234,6 @@ def submit_attempt(
     )
     text = response.text[:MAX_ERROR_MSG_LENGTH] or f"HTTP {response.status_code}"
     attempt.mark_must_retry(text)
+    if response.status_code >= 500:
+        return SubmissionOutcome.UNAVAILABLE
+    return SubmissionOutcome.REFUSED

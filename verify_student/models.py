@@ -496,8 +496,10 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
         return f"{prefix}/{receipt_id}"
 
     # -- submission (HTTP lives in client.py) ---------------------------------------------
-    def submit(self, copy_id_photo_from: SoftwareSecurePhotoVerification | None = None) -> None:
+    def submit(self, copy_id_photo_from: SoftwareSecurePhotoVerification | None = None) -> Any:
         """Send the attempt for review: submitted on a 2xx, must_retry otherwise.
+
+        Returns the ``client.SubmissionOutcome``.
 
         The HTTP request runs with no row lock held; the outcome is then
         recorded by a locked transition.
@@ -509,7 +511,7 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
             )
         from .client import submit_attempt
 
-        submit_attempt(self, copy_id_photo_from=copy_id_photo_from)
+        return submit_attempt(self, copy_id_photo_from=copy_id_photo_from)
 
     @_transition("submit")
     def mark_submitted(self) -> None:

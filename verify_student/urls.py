@@ -1,1 +1,14 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("results_callback", views.results_callback, name="verify_student_results_callback"),
+    path("submit-photos/", views.submit_photos, name="verify_student_submit_photos"),
+    path("status/", views.verification_status_api, name="verification_status_api"),
+    path(
+        "status/<str:username>/",
+        views.verification_status_api,
+        name="verification_status_api_for_user",
+    ),
+]

@@ -1,0 +1,261 @@
+"""The public functions a host LMS (and this app's views, admin and commands) call.
+
+Views, admin actions, management commands and receivers are thin adapters
+over these functions and ``services.IDVerificationService``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from . import statuses
+from .conf import app_settings
+from .exceptions import InvalidPhotoError, PhotoStorageError, VerificationException
+from .models import (
+    IcrvStatusEmailsConfiguration,
+    SoftwareSecurePhotoVerification,
+    VerificationCheckpoint,
+    VerificationDeadline,
+    VerificationStatus,
+)
+from .services import IDVerificationService
+
+__all__ = [
+    "IDVerificationService",
+    "ReviewResult",
+    "UnknownReceiptError",
+    "UnknownResultError",
+    "deadline_for_course",
+    "decode_image",
+    "record_review_result",
+    "submit_verification",
+    "validate_image",
+]
+
+log = logging.getLogger(__name__)
+
+#: Result codes the reviewer sends, and the status each leads to.
+REVIEW_RESULTS = {"PASS": "approved", "FAIL": "denied", "SYSTEM FAIL": "error"}
+_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+class UnknownReceiptError(LookupError):
+    """No attempt has the receipt id the reviewer sent."""
+
+
+class UnknownResultError(ValueError):
+    """The reviewer sent a Result other than PASS, FAIL or SYSTEM FAIL."""
+
+
+# -- photos ------------------------------------------------------------------------
+def decode_image(value: str | bytes) -> bytes:
+    """The bytes of an image given as a ``data:image/...;base64,`` URL or raw bytes.
+
+    Raises ``InvalidPhotoError`` for a data URL that is not base64.
+    """
+    if isinstance(value, bytes):
+        return value
+    header, sep, payload = value.partition(",")
+    if not sep or not header.startswith("data:") or not header.endswith(";base64"):
+        raise InvalidPhotoError("The image must be a base64 data URL (data:image/...;base64,...).")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidPhotoError("The image data URL is not valid base64.") from exc
+
+
+def validate_image(data: bytes, label: str = "image") -> str:
+    """Check size and type (JPEG or PNG by magic bytes); return the content type."""
+    if not data:
+        raise InvalidPhotoError(f"The {label} is empty.")
+    limit = app_settings.MAX_IMAGE_SIZE
+    if len(data) > limit:
+        raise InvalidPhotoError(
+            f"The {label} is {len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB."
+        )
+    for magic, content_type in _MAGIC.items():
+        if data.startswith(magic):
+            return content_type
+    raise InvalidPhotoError(f"The {label} must be a JPEG or PNG image.")
+
+
+def submit_verification(
+    user: Any, face_image: bytes, photo_id_image: bytes | None = None
+) -> SoftwareSecurePhotoVerification:
+    """Create an attempt, store its encrypted photos, mark it ready, queue the submission.
+
+    Without ``photo_id_image`` the photo ID of the user's initial
+    verification is re-used (re-verification); with neither, the call is
+    refused. The submission task runs once the transaction commits. On any
+    error nothing is left behind: no attempt row and no stored photo.
+    """
+    validate_image(face_image, "face photo")
+    initial = None
+    if photo_id_image is None:
+        initial = SoftwareSecurePhotoVerification.get_initial_verification(user)
+        if initial is None:
+            raise InvalidPhotoError("A photo ID image is required for a first verification.")
+    else:
+        validate_image(photo_id_image, "photo ID image")
+
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            attempt = SoftwareSecurePhotoVerification.objects.create(user=user)
+            attempt.upload_face_image(face_image)
+            stored.append(attempt._get_path("face"))
+            if photo_id_image is not None:
+                attempt.upload_photo_id_image(photo_id_image)
+                stored.append(attempt._get_path("photo_id"))
+            else:
+                attempt.copy_id_photo_from = initial
+                attempt.save(update_fields=["copy_id_photo_from"])
+            attempt.mark_ready()
+            transaction.on_commit(lambda: _queue_submission(attempt.pk))
+    except Exception:
+        _delete_photos(stored)
+        raise
+    log.info("Verification attempt %s (receipt %s) ready.", attempt.pk, attempt.receipt_id)
+    return attempt
+
+
+def _queue_submission(attempt_id: int) -> None:
+    from .tasks import send_request_to_ss_for_user
+
+    send_request_to_ss_for_user.delay(attempt_id)
+
+
+def _delete_photos(paths: list[str]) -> None:
+    from . import storage
+
+    for path in paths:
+        try:
+            storage.delete_photo(path)
+        except PhotoStorageError:
+            log.error("Could not delete %s after a failed submission.", path)
+
+
+# -- the reviewer's results ---------------------------------------------------------
+@dataclass(frozen=True)
+class ReviewResult:
+    attempt: SoftwareSecurePhotoVerification
+    status: str  # approved, denied or error (the VerificationStatus vocabulary)
+    changed: bool  # False when the callback repeated what was already recorded
+
+
+def _reason_text(reason: Any) -> str:
+    """The reviewer's reason as text: strings as sent, structures as JSON."""
+    if reason is None:
+        return ""
+    return reason if isinstance(reason, str) else json.dumps(reason)
+
+
+def record_review_result(
+    receipt_id: str, result: str, reason: Any = "", message_type: str = ""
+) -> ReviewResult:
+    """Apply the reviewer's decision to the attempt with ``receipt_id``.
+
+    PASS approves, FAIL denies (reason kept in ``error_msg``, MessageType as
+    ``error_code``), SYSTEM FAIL marks must_retry. A repeated callback
+    changes nothing and adds no checkpoint status or email.
+    """
+    if result not in REVIEW_RESULTS:
+        raise UnknownResultError(
+            f"Result {result} not understood. Known results: PASS, FAIL, SYSTEM FAIL"
+        )
+    reason_text = _reason_text(reason)
+    error_code = str(message_type or "")[:50]
+    with transaction.atomic():
+        attempt = (
+            SoftwareSecurePhotoVerification.objects.select_for_update()
+            .filter(receipt_id=receipt_id)
+            .first()
+        )
+        if attempt is None:
+            raise UnknownReceiptError(f"edX ID {receipt_id} not found")
+        before = (attempt.status, attempt.error_msg, attempt.error_code)
+        repeated = {
+            "PASS": before[0] == statuses.APPROVED,
+            "FAIL": before == (statuses.DENIED, reason_text, error_code),
+            "SYSTEM FAIL": before[0] in statuses.DECIDED
+            or before == (statuses.MUST_RETRY, reason_text, error_code),
+        }[result]
+        if not repeated:
+            service = "SoftwareSecure"
+            if result == "PASS":
+                attempt.approve(service=service)
+            elif result == "FAIL":
+                attempt.deny(reason_text, error_code=error_code, reviewing_service=service)
+            else:
+                attempt.system_error(reason_text, error_code=error_code, reviewing_service=service)
+        changed = before != (attempt.status, attempt.error_msg, attempt.error_code)
+        status = REVIEW_RESULTS[result]
+        if changed:
+            checkpoints = list(VerificationCheckpoint.objects.filter(photo_verification=attempt))
+            VerificationStatus.add_status_from_checkpoints(checkpoints, attempt.user, status)
+            if checkpoints and IcrvStatusEmailsConfiguration.current().enabled:
+                transaction.on_commit(
+                    lambda: _queue_icrv_email(attempt.user_id, checkpoints[0].pk, status)
+                )
+    log.info("Review result %s recorded for receipt %s (changed=%s).", result, receipt_id, changed)
+    return ReviewResult(attempt=attempt, status=status, changed=changed)
+
+
+def _queue_icrv_email(user_id: int, checkpoint_id: int, status: str) -> None:
+    from .tasks import send_verification_status_email
+
+    send_verification_status_email.delay(user_id, checkpoint_id, status)
+
+
+# -- staff review --------------------------------------------------------------------
+def review_attempt(
+    attempt: SoftwareSecurePhotoVerification,
+    decision: str,
+    reviewer: Any,
+    reason: str = "",
+) -> SoftwareSecurePhotoVerification:
+    """A staff decision: ``approve``, ``deny`` (reason required) or ``retry``.
+
+    Raises ``VerificationException`` when the state machine refuses it.
+    """
+    if decision == "approve":
+        attempt.approve(user_id=reviewer, service="staff")
+    elif decision == "deny":
+        if not reason.strip():
+            raise VerificationException("A reason is required to deny an attempt.")
+        attempt.deny(reason.strip(), error_code="staff", reviewing_user=reviewer)
+    elif decision == "retry":
+        attempt.system_error(
+            reason.strip() or "Marked for retry by staff.", reviewing_user=reviewer
+        )
+    else:
+        raise ValueError(f"Unknown decision {decision!r}")
+    return attempt
+
+
+def resubmit(attempt: SoftwareSecurePhotoVerification) -> None:
+    """Queue a new submission of an attempt that is ready or must_retry."""
+    if attempt.status not in statuses.ALLOWED_FROM["submit"]:
+        raise VerificationException(
+            f"Attempt {attempt.pk} is {attempt.status}; only "
+            f"{', '.join(statuses.ALLOWED_FROM['submit'])} attempts can be resubmitted."
+        )
+    transaction.on_commit(lambda: _queue_submission(attempt.pk))
+
+
+# -- deadlines -------------------------------------------------------------------------
+def deadline_for_course(course_key: Any) -> Any:
+    """The course's verification deadline, or None (cached)."""
+    return VerificationDeadline.deadline_for_course(course_key)
+
+
+def deadlines_for_courses(course_keys: Any) -> dict[Any, Any]:
+    """``{course_key: deadline}`` for those courses that have one (cached)."""
+    return VerificationDeadline.deadlines_for_courses(course_keys)

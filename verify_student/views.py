@@ -1,0 +1,141 @@
+"""HTTP endpoints: thin adapters over ``api.py`` and ``services.py``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from . import api, ssencrypt
+from .conf import app_settings
+from .exceptions import InvalidPhotoError, PhotoStorageError, VerificationException
+from .services import IDVerificationService
+
+log = logging.getLogger(__name__)
+
+
+def _bad_request(message: str) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+@require_POST
+@csrf_exempt  # the reviewer signs its requests; it has no session or CSRF cookie
+def results_callback(request: HttpRequest) -> HttpResponse:
+    """The review service's signed verdict on one attempt.
+
+    The body's JSON keys and the Date header are signed (HMAC-SHA256); the
+    signature and access key are checked in constant time before anything
+    is read from the database.
+    """
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        log.warning("Results callback: invalid JSON (%d bytes).", len(request.body))
+        return _bad_request("Invalid JSON received.")
+    if not isinstance(body, dict):
+        return _bad_request("JSON should be dict.")
+
+    headers = {
+        "Authorization": request.headers.get("Authorization", ""),
+        "Date": request.headers.get("Date", ""),
+    }
+    valid = ssencrypt.has_valid_signature(
+        "POST",
+        headers,
+        body,
+        app_settings.api_access_key,
+        app_settings.api_secret_key,
+    )
+    if not valid:
+        log.warning("Results callback refused: bad access key or signature.")
+        return _bad_request("Access key invalid")
+
+    receipt_id = body.get("EdX-ID")
+    try:
+        outcome = api.record_review_result(
+            str(receipt_id),
+            str(body.get("Result")),
+            reason=body.get("Reason", ""),
+            message_type=body.get("MessageType", ""),
+        )
+    except api.UnknownResultError as exc:
+        return _bad_request(str(exc))
+    except api.UnknownReceiptError:
+        log.warning("Results callback for an unknown receipt id.")
+        return _bad_request(f"edX ID {receipt_id} not found")
+    except VerificationException:
+        return _bad_request(f"edX ID {receipt_id} is not awaiting review")
+    log.info("Results callback: receipt %s -> %s.", receipt_id, outcome.status)
+    return HttpResponse("OK!", content_type="text/plain")
+
+
+def _image_from_request(request: HttpRequest, field: str) -> bytes | None:
+    upload = request.FILES.get(field)
+    if upload is not None:
+        limit = app_settings.MAX_IMAGE_SIZE
+        if upload.size is not None and upload.size > limit:
+            raise InvalidPhotoError(
+                f"The {field} is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB."
+            )
+        return upload.read()
+    value = request.POST.get(field)
+    return api.decode_image(value) if value else None
+
+
+@require_POST
+@never_cache
+def submit_photos(request: HttpRequest) -> HttpResponse:
+    """A logged-in learner's face photo (and photo ID, unless re-verifying).
+
+    Images come as multipart files or base64 data URLs. The answer is JSON
+    with the attempt's receipt id; the submission to the reviewer follows
+    in a task once the attempt is stored.
+    """
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Log in to submit photos."}, status=401)
+    try:
+        face = _image_from_request(request, "face_image")
+        photo_id = _image_from_request(request, "photo_id_image")
+        if face is None:
+            raise InvalidPhotoError("face_image is required.")
+        attempt = api.submit_verification(request.user, face, photo_id)
+    except InvalidPhotoError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    except PhotoStorageError:
+        log.error("Photo storage failed for user %s.", request.user.pk)
+        return JsonResponse(
+            {"error": "Your photos could not be stored. Please try again later."}, status=503
+        )
+    return JsonResponse({"receipt_id": attempt.receipt_id, "status": attempt.status})
+
+
+@require_GET
+@never_cache
+def verification_status_api(request: HttpRequest, username: str | None = None) -> HttpResponse:
+    """The learner's own status; staff may ask for anyone's (``?username=`` or path)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Log in to see your verification status."}, status=401)
+    username = username or request.GET.get("username")
+    user: Any = request.user
+    if username and username != request.user.get_username():
+        if not request.user.is_staff:
+            raise PermissionDenied
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            return JsonResponse({"error": f"No user {username!r}."}, status=404)
+    status = IDVerificationService.user_status(user)
+    return JsonResponse(
+        {"username": user.get_username(), "is_verified": status["status"] == "approved", **status}
+    )
