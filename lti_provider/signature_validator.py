@@ -49,7 +49,6 @@ class LtiRequestValidator(RequestValidator):
         super().__init__()
         self.consumer: LtiConsumer | None = None
         self.client_checked = False
-        self.timestamp_ok = True
 
     @property
     def allowed_signature_methods(self) -> tuple[str, ...]:
@@ -97,8 +96,7 @@ class LtiRequestValidator(RequestValidator):
         access_token: str | None = None,
     ) -> bool:
         # The nonce is spent by ``consume_nonce`` once the signature verified.
-        self.timestamp_ok = timestamp_in_window(timestamp)
-        return self.timestamp_ok
+        return timestamp_in_window(timestamp)
 
 
 def timestamp_in_window(timestamp: str, now: float | None = None) -> bool:
@@ -161,7 +159,7 @@ def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiC
     )
     if not valid:
         consumer_key = oauth.get("oauth_consumer_key", "")
-        if not validator.timestamp_ok:  # the clock moved between the two checks
+        if not timestamp_in_window(oauth["oauth_timestamp"]):  # time passed meanwhile
             raise StaleTimestamp()
         if not validator.client_checked:  # malformed OAuth parameters
             logger.info("LTI launch refused: malformed OAuth parameters (key %r)", consumer_key)
