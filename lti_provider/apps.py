@@ -5,3 +5,6 @@ class LtiProviderConfig(AppConfig):
     name = "lti_provider"
     verbose_name = "LTI provider"
     default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        from . import handlers  # noqa: F401  (registers the score_changed receiver)

@@ -167,12 +167,19 @@ def _handler(server_state: OutcomeServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up early (e.g. on an oversized reply) is expected.
+        pass
+
+
 @pytest.fixture(name="outcome_server")
 def outcome_server_fixture():
     """A running ``OutcomeServer`` on a free 127.0.0.1 port."""
     state = OutcomeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
+    httpd = _QuietServer(("127.0.0.1", 0), _handler(state))
     state.port = httpd.server_address[1]
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -428,3 +428,36 @@ def test_current_assignment(assignment):
     GradedAssignment.objects.filter(pk=assignment.pk).update(version_number=3)
     assert outcomes.current_assignment(assignment.pk, 2) is None
     assert outcomes.current_assignment(assignment.pk + 1000, None) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_increments_get_distinct_versions():
+    """Each concurrent score change gets its own version: none is lost or shared."""
+    import threading
+
+    from django.db import connection
+
+    assignment = GradedAssignmentFactory()
+    barrier = threading.Barrier(6)
+    versions, errors = [], []
+
+    def change():
+        try:
+            barrier.wait()
+            [row] = outcomes.increment_assignment_versions([assignment.pk])
+            versions.append(row.version_number)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=change) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(versions) == [1, 2, 3, 4, 5, 6]
+    assignment.refresh_from_db()
+    assert assignment.version_number == 6

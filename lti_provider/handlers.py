@@ -1,0 +1,62 @@
+"""Receivers of ``score_changed``: queue the passback once the score is committed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import receiver
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey, UsageKey
+
+from . import outcomes, tasks
+from .conf import app_settings
+from .signals import score_changed
+
+logger = logging.getLogger(__name__)
+
+_REQUIRED = ("user_id", "course_id", "usage_id", "weighted_earned", "weighted_possible")
+
+
+@receiver(score_changed, dispatch_uid="lti_provider.handlers.score_changed_handler")
+def score_changed_handler(sender: Any, **kwargs: Any) -> None:
+    """Raise the versions of the affected assignments and queue their passback.
+
+    The block's own assignments are sent at once with the signalled points;
+    composite ones are re-read through the score reader after
+    ``LTI_AGGREGATE_SCORE_PASSBACK_DELAY``. Nothing is queued before the
+    transaction commits (nor at all if it rolls back).
+    """
+    missing = [name for name in _REQUIRED if kwargs.get(name) is None]
+    if missing:
+        logger.error("Outcome Service: score_changed without %s; no score sent.", missing)
+        return
+    try:
+        course_key = CourseKey.from_string(str(kwargs["course_id"]))
+        usage_key = UsageKey.from_string(str(kwargs["usage_id"])).map_into_course(course_key)
+    except InvalidKeyError as exc:
+        logger.error("Outcome Service: score_changed with an invalid key: %s", exc)
+        return
+    user_id = kwargs["user_id"]
+    earned, possible = float(kwargs["weighted_earned"]), float(kwargs["weighted_possible"])
+
+    affected = outcomes.get_assignments_for_problem(user_id, course_key, usage_key)
+    for assignment in outcomes.increment_assignment_versions(affected.values_list("pk", flat=True)):
+        version = assignment.version_number
+        if assignment.usage_key == usage_key:
+            _queue_on_commit(tasks.send_leaf_outcome, (assignment.pk, earned, possible, version))
+        else:
+            _queue_on_commit(
+                tasks.send_composite_outcome,
+                (user_id, str(course_key), assignment.pk, version),
+                countdown=app_settings.aggregate_score_passback_delay,
+            )
+
+
+def _queue_on_commit(task: Any, args: tuple[Any, ...], countdown: int | None = None) -> None:
+    def queue_passback() -> None:
+        task.apply_async(args, countdown=countdown)
+
+    # robust: a broker failure must not break the host's request once committed.
+    transaction.on_commit(queue_passback, robust=True)
