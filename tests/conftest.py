@@ -8,7 +8,7 @@ Real components only: moto's S3 server (``moto_server``) on a free
 import pytest
 from django.db import connection
 
-from tests import celery_app  # noqa: F401  (the host's Celery app, eager in tests)
+from tests import celery_app
 from tests.factories import StaffFactory, UserFactory
 
 
@@ -46,3 +46,18 @@ def staff_user(db):
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def eager_retries():
+    """Let eager tasks retry for real.
+
+    With ``task_eager_propagates`` (tests/settings.py) ``self.retry()`` raises
+    ``Retry`` out of ``apply()``, so nothing is retried; without it, ``apply()``
+    re-runs the task for each retry, synchronously (countdowns are not waited).
+    """
+    conf = celery_app.app.conf
+    previous = conf.task_eager_propagates
+    conf.task_eager_propagates = False
+    yield
+    conf.task_eager_propagates = previous

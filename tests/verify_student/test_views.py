@@ -1,0 +1,185 @@
+"""Photo submission and status views, through Django's test client with real S3."""
+
+import base64
+import copy
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from tests.factories import SoftwareSecurePhotoVerificationFactory, StaffFactory, UserFactory
+from verify_student import ssencrypt
+from verify_student.models import SoftwareSecurePhotoVerification
+
+pytestmark = pytest.mark.django_db
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"face-pixels" * 50
+JPEG = b"\xff\xd8\xff\xe0" + b"id-card-pixels" * 50
+SUBMIT = "/verify_student/submit-photos/"
+PRIVATE_KEY = Path(__file__).resolve().parent.parent / "data" / "rsa_test_private.pem"
+
+
+def data_url(data, kind="png"):
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def learner_client(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+class TestSubmitPhotos:
+    def test_data_urls_are_encrypted_stored_and_submitted(
+        self, learner_client, user, s3_photos, reviewer, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = learner_client.post(
+                SUBMIT,
+                {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG, "jpeg")},
+            )
+        assert response.status_code == 200, response.content
+        attempt = SoftwareSecurePhotoVerification.objects.get(user=user)
+        assert response.json() == {"receipt_id": attempt.receipt_id, "status": "ready"}
+        assert attempt.status == "submitted"
+        assert attempt.name == user.get_full_name()
+        assert s3_photos.keys() == [f"face/{attempt.receipt_id}", f"photo_id/{attempt.receipt_id}"]
+        stored_face = s3_photos.get(f"face/{attempt.receipt_id}")
+        assert PNG not in stored_face
+        (received,) = reviewer.received
+        assert received.signature_ok
+        assert (received.face_image, received.photo_id_image) == (PNG, JPEG)
+
+    def test_multipart_files(self, learner_client, user, s3_photos):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        response = learner_client.post(
+            SUBMIT,
+            {
+                "face_image": SimpleUploadedFile("face.png", PNG, "image/png"),
+                "photo_id_image": SimpleUploadedFile("id.jpg", JPEG, "image/jpeg"),
+            },
+        )
+        assert response.status_code == 200
+        attempt = SoftwareSecurePhotoVerification.objects.get(user=user)
+        key = ssencrypt.rsa_decrypt(
+            ssencrypt.decode_key_text(attempt.photo_id_key),
+            PRIVATE_KEY.read_text(),
+        )
+        stored = s3_photos.get(f"photo_id/{attempt.receipt_id}")
+        assert ssencrypt.decode_and_decrypt(stored, key) == JPEG
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            ({}, "face_image is required"),
+            ({"face_image": data_url(PNG)}, "photo ID image is required"),
+            (
+                {"face_image": data_url(b"GIF89a..."), "photo_id_image": data_url(JPEG)},
+                "JPEG or PNG",
+            ),
+            (
+                {"face_image": "data:image/png;base64,@@@", "photo_id_image": data_url(JPEG)},
+                "base64",
+            ),
+            ({"face_image": "http://x/y.png", "photo_id_image": data_url(JPEG)}, "data URL"),
+            (
+                {"face_image": data_url(PNG), "photo_id_image": data_url(b"")},
+                "photo ID image is empty",
+            ),
+        ],
+    )
+    def test_bad_input_is_refused_and_nothing_is_stored(
+        self, learner_client, s3_photos, fields, message
+    ):
+        response = learner_client.post(SUBMIT, fields)
+        assert response.status_code == 400
+        assert message in response.json()["error"]
+        assert not SoftwareSecurePhotoVerification.objects.exists()
+        assert s3_photos.keys() == []
+
+    def test_size_limit(self, learner_client, s3_photos, settings):
+        config = copy.deepcopy(settings.VERIFY_STUDENT)
+        config["MAX_IMAGE_SIZE"] = 100
+        settings.VERIFY_STUDENT = config
+        response = learner_client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG)}
+        )
+        assert response.status_code == 400
+        assert "limit is" in response.json()["error"]
+        assert s3_photos.keys() == []
+        assert not SoftwareSecurePhotoVerification.objects.exists()
+
+    def test_reverification_reuses_the_initial_photo_id(self, learner_client, user, s3_photos):
+        initial = SoftwareSecurePhotoVerificationFactory(
+            user=user, status="approved", photo_id_key="sealed"
+        )
+        response = learner_client.post(SUBMIT, {"face_image": data_url(PNG)})
+        assert response.status_code == 200
+        attempt = SoftwareSecurePhotoVerification.objects.exclude(pk=initial.pk).get()
+        assert attempt.copy_id_photo_from == initial
+        assert s3_photos.keys() == [f"face/{attempt.receipt_id}"]
+
+    def test_storage_outage_is_a_clear_error_and_leaves_nothing(self, learner_client, settings):
+        config = copy.deepcopy(settings.VERIFY_STUDENT)
+        config["SOFTWARE_SECURE"]["STORAGE_KWARGS"]["endpoint_url"] = "http://127.0.0.1:9"
+        settings.VERIFY_STUDENT = config
+        response = learner_client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG)}
+        )
+        assert response.status_code == 503
+        assert "could not be stored" in response.json()["error"]
+        assert not SoftwareSecurePhotoVerification.objects.exists()
+
+    def test_login_required(self, client):
+        assert client.post(SUBMIT, {"face_image": data_url(PNG)}).status_code == 401
+
+    def test_get_not_allowed(self, learner_client):
+        assert learner_client.get(SUBMIT).status_code == 405
+
+    def test_csrf_is_enforced(self, user, s3_photos):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        response = client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG)}
+        )
+        assert response.status_code == 403
+        assert not SoftwareSecurePhotoVerification.objects.exists()
+
+
+class TestStatusApi:
+    def test_own_status(self, learner_client, user):
+        SoftwareSecurePhotoVerificationFactory(user=user, status="submitted")
+        body = learner_client.get("/verify_student/status/").json()
+        assert (body["username"], body["status"], body["is_verified"]) == (
+            user.username,
+            "pending",
+            False,
+        )
+
+    def test_approved_has_expiry(self, learner_client, user):
+        SoftwareSecurePhotoVerificationFactory(user=user, status="approved")
+        body = learner_client.get("/verify_student/status/").json()
+        assert body["status"] == "approved" and body["is_verified"]
+        assert body["verification_expiry"]
+
+    def test_learner_cannot_see_another_user(self, learner_client):
+        other = UserFactory()
+        assert learner_client.get(f"/verify_student/status/{other.username}/").status_code == 403
+        assert (
+            learner_client.get(f"/verify_student/status/?username={other.username}").status_code
+            == 403
+        )
+
+    def test_staff_can_see_any_user(self):
+        staff, learner = StaffFactory(), UserFactory()
+        SoftwareSecurePhotoVerificationFactory(user=learner, status="denied", error_msg="x")
+        client = Client()
+        client.force_login(staff)
+        body = client.get(f"/verify_student/status/{learner.username}/").json()
+        assert (body["username"], body["status"]) == (learner.username, "must_reverify")
+        assert client.get("/verify_student/status/nobody/").status_code == 404
+
+    def test_login_required(self, client):
+        assert client.get("/verify_student/status/").status_code == 401
