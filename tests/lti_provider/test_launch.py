@@ -1,0 +1,248 @@
+"""The launch flow: consumer resolution, outcome recording, the host hook, queries, races."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.http import HttpResponse
+from django.test import Client, override_settings
+
+from lti_provider import launch
+from lti_provider.exceptions import PendingLaunchNotFound
+from lti_provider.launch import LaunchData, pop_pending_launch, save_pending_launch
+from lti_provider.models import GradedAssignment, LtiUser, OutcomeService
+from tests.factories import LtiConsumerFactory, LtiUserFactory, OutcomeServiceFactory
+from tests.lti_provider.conftest import COURSE_ID, FORM, USAGE_ID, launch_path
+
+OUTCOME_URL = "https://consumer.example.com/outcomes"
+
+
+def custom_handler(request, course_key, usage_key):
+    return HttpResponse(f"custom:{course_key}:{usage_key}:{request.user.get_username()}")
+
+
+# --- the host hook ---------------------------------------------------------------------
+
+
+def test_a_custom_launch_handler_renders_the_content(post_launch):
+    hooks = {"LAUNCH_HANDLER": "tests.lti_provider.test_launch.custom_handler"}
+    with override_settings(LTI_PROVIDER=hooks):
+        response = post_launch()
+    assert response.status_code == 200
+    user = LtiUser.objects.get().edx_user
+    assert response.content.decode() == f"custom:{COURSE_ID}:{USAGE_ID}:{user.username}"
+
+
+def test_the_handler_receives_parsed_keys(post_launch):
+    seen = {}
+
+    def handler(request, course_key, usage_key):
+        seen.update(course=course_key, usage=usage_key)
+        return HttpResponse("ok")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(launch.app_settings), "launch_handler", property(lambda self: handler))
+        assert post_launch().status_code == 200
+    assert str(seen["course"]) == COURSE_ID
+    assert str(seen["usage"]) == USAGE_ID
+    assert seen["usage"].course_key == seen["course"]
+
+
+# --- consumer resolution ---------------------------------------------------------------
+
+
+def test_a_first_guid_is_recorded_on_the_consumer(post_launch, consumer):
+    consumer.instance_guid = None
+    consumer.save()
+    assert post_launch(tool_consumer_instance_guid="guid-new").status_code == 200
+    consumer.refresh_from_db()
+    assert consumer.instance_guid == "guid-new"
+
+
+def test_a_known_guid_of_the_signing_consumer_is_fine(post_launch, consumer):
+    assert post_launch(tool_consumer_instance_guid=consumer.instance_guid).status_code == 200
+
+
+def test_an_unrecorded_guid_does_not_replace_a_recorded_one(post_launch, consumer):
+    old = consumer.instance_guid
+    assert post_launch(tool_consumer_instance_guid="another-guid").status_code == 200
+    consumer.refresh_from_db()
+    assert consumer.instance_guid == old
+
+
+# --- outcome recording -----------------------------------------------------------------
+
+
+def test_a_graded_launch_records_the_outcome_service_and_assignment(post_launch, consumer):
+    response = post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
+    assert response.status_code == 200
+    service = OutcomeService.objects.get()
+    assert (service.lis_outcome_service_url, service.lti_consumer) == (OUTCOME_URL, consumer)
+    assignment = GradedAssignment.objects.get()
+    assert assignment.outcome_service == service
+    assert assignment.lis_result_sourcedid == "src-1"
+    assert str(assignment.course_key) == COURSE_ID
+    assert str(assignment.usage_key) == USAGE_ID
+    assert assignment.user == LtiUser.objects.get().edx_user
+
+
+def test_a_relaunch_records_nothing_new(post_launch):
+    for _ in range(3):
+        response = post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
+        assert response.status_code == 200
+    assert OutcomeService.objects.count() == 1
+    assert GradedAssignment.objects.count() == 1
+    assert LtiUser.objects.count() == 1
+
+
+def test_another_block_of_the_same_service_adds_an_assignment(post_launch):
+    post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
+    other = launch_path(usage_id="block-v1:Org+Course+Run+type@problem+block@p2")
+    post_launch(other, lis_result_sourcedid="src-2", lis_outcome_service_url=OUTCOME_URL)
+    assert OutcomeService.objects.count() == 1
+    assert GradedAssignment.objects.count() == 2
+
+
+def test_an_ungraded_launch_records_no_outcome(post_launch):
+    assert post_launch().status_code == 200
+    assert not OutcomeService.objects.exists()
+    assert not GradedAssignment.objects.exists()
+
+
+def test_a_sourcedid_without_service_url_is_skipped(post_launch):
+    assert post_launch(lis_result_sourcedid="src-1").status_code == 200
+    assert not GradedAssignment.objects.exists()
+
+
+@override_settings(LTI_PROVIDER={"ALLOW_INSECURE_OUTCOME_URLS": False})
+def test_a_refused_outcome_url_is_not_recorded_but_the_content_shows(post_launch):
+    response = post_launch(
+        lis_result_sourcedid="src-1", lis_outcome_service_url="http://consumer.example.com/o"
+    )
+    assert response.status_code == 200
+    assert not OutcomeService.objects.exists()
+    assert not GradedAssignment.objects.exists()
+
+
+def test_too_long_outcome_values_are_skipped(post_launch):
+    response = post_launch(lis_result_sourcedid="s" * 256, lis_outcome_service_url=OUTCOME_URL)
+    assert response.status_code == 200
+    assert not GradedAssignment.objects.exists()
+
+
+def test_the_outcome_url_of_another_consumer_is_not_taken_over(post_launch):
+    theirs = OutcomeServiceFactory(lis_outcome_service_url=OUTCOME_URL)
+    response = post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
+    assert response.status_code == 200
+    assert OutcomeService.objects.get() == theirs
+    assert not GradedAssignment.objects.exists()
+
+
+def test_a_sourcedid_reused_for_another_user_keeps_the_first(post_launch):
+    post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
+    first_user = GradedAssignment.objects.get().user
+    post_launch(
+        user_id="someone-else", lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL
+    )
+    assert GradedAssignment.objects.get().user == first_user
+
+
+# --- pending launches ------------------------------------------------------------------
+
+
+def test_a_pending_launch_round_trips_once(db):
+    data = LaunchData(
+        consumer_id=1,
+        lti_user_id="u",
+        course_id=COURSE_ID,
+        usage_id=USAGE_ID,
+        email="a@example.com",
+        result_sourcedid="s",
+        outcome_service_url=OUTCOME_URL,
+    )
+    token = save_pending_launch(data)
+    assert pop_pending_launch(token) == data
+    with pytest.raises(PendingLaunchNotFound):
+        pop_pending_launch(token)
+
+
+def test_pending_tokens_are_unguessable(db):
+    data = LaunchData(consumer_id=1, lti_user_id="u", course_id=COURSE_ID, usage_id=USAGE_ID)
+    tokens = {save_pending_launch(data) for _ in range(20)}
+    assert len(tokens) == 20
+    assert all(len(t) >= 40 for t in tokens)
+
+
+def test_a_spent_marker_without_data_is_not_found(db):
+    with pytest.raises(PendingLaunchNotFound):
+        pop_pending_launch("never-saved")
+
+
+# --- queries ---------------------------------------------------------------------------
+
+#: A known user's relaunch (guid and outcome rows already recorded): consumer by
+#: key, identity with its user, LtiBackend's lookup, login (session existence
+#: check, insert, last_login), outcome service and assignment get_or_create,
+#: the session save, and the savepoints around the writes. Counted on SQLite
+#: and PostgreSQL alike.
+KNOWN_USER_LAUNCH_QUERIES = 15
+
+
+@pytest.mark.parametrize("population", [1, 50])
+def test_a_known_user_launch_costs_a_fixed_number_of_queries(
+    consumer, signed_launch, population, django_assert_num_queries
+):
+    """The same count with 1 or 50 consumers, each with 1 or 50 identities."""
+    others = [LtiConsumerFactory() for _ in range(population - 1)]
+    for owner in [consumer, *others]:
+        for _ in range(population):
+            LtiUserFactory(lti_consumer=owner)
+    graded = {"lis_result_sourcedid": "src-1", "lis_outcome_service_url": OUTCOME_URL}
+    first = Client().post(launch_path(), signed_launch(**graded), content_type=FORM, secure=True)
+    assert first.status_code == 200  # now a known user, with its outcome rows
+    body = signed_launch(tool_consumer_instance_guid=consumer.instance_guid, **graded)
+
+    with django_assert_num_queries(KNOWN_USER_LAUNCH_QUERIES):
+        response = Client().post(launch_path(), body, content_type=FORM, secure=True)
+    assert response.status_code == 200
+    assert LtiUser.objects.count() == population * population + 1
+
+
+# --- concurrency (PostgreSQL) ----------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_launches_make_one_lti_user(signed_launch):
+    threads_count = 6
+    bodies = [signed_launch() for _ in range(threads_count)]  # distinct nonces
+    barrier = threading.Barrier(threads_count)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def first_launch(body: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            response = Client().post(launch_path(), body, content_type=FORM, secure=True)
+            statuses.append(response.status_code)
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_launch, args=(b,)) for b in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert statuses == [200] * threads_count
+    assert LtiUser.objects.filter(lti_user_id="lti-learner-1").count() == 1
+    lti_user = LtiUser.objects.get()
+    from django.contrib.auth import get_user_model
+
+    # Losers' accounts were rolled back with their savepoints.
+    assert get_user_model().objects.filter(email__endswith="@lti.example.com").count() == 1
+    assert lti_user.edx_user.email.endswith("@lti.example.com")
