@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import json
 import re
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -85,6 +87,14 @@ def moto_server() -> Iterator[MotoServer]:
             process.wait()
 
 
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A 127.0.0.1 port bound but not listening: connections to it are refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 @dataclass
 class S3Photos:
     """A fresh bucket on the moto server, with a real boto3 client to inspect it."""
@@ -99,7 +109,7 @@ class S3Photos:
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         listing = self.client.list_objects_v2(Bucket=self.bucket)
         return sorted(item["Key"] for item in listing.get("Contents", []))
 
@@ -191,25 +201,31 @@ class ReceivedSubmission:
 class FakeReviewer:
     """The review service: checks the signature, decrypts the photos, answers as told."""
 
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, ssl_context: ssl.SSLContext | None = None) -> None:
         self.secret_key = secret_key
         self.received: list[ReceivedSubmission] = []
         self.status = 200
         self.text = "OK"
+        self.extra_headers: dict[str, str] = {}
         self.behaviour = "answer"  # or "hang" / "close"
         self.release = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _ReviewerHandler)
         self.server.daemon_threads = True
         self.server.reviewer = self  # type: ignore[attr-defined]
+        self.scheme = "http"
+        if ssl_context is not None:
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/submit"
+        return f"{self.scheme}://{host}:{port}/submit"
 
-    def answer(self, status: int, text: str = "") -> None:
+    def answer(self, status: int, text: str = "", headers: dict[str, str] | None = None) -> None:
         self.behaviour, self.status, self.text = "answer", status, text
+        self.extra_headers = dict(headers or {})
 
     def hang(self) -> None:
         """Read the request, then answer nothing until the test ends."""
@@ -270,11 +286,27 @@ class _ReviewerHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in reviewer.extra_headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep the test output clean
+
+
+def start_reviewer(settings: Any, ssl_context: ssl.SSLContext | None = None) -> FakeReviewer:
+    """Start a reviewer and point API_URL and the API keys at it (stop it when done)."""
+    server = FakeReviewer(SOFTWARE_SECURE_SECRET_KEY, ssl_context)
+    config = copy.deepcopy(settings.VERIFY_STUDENT)
+    config["SOFTWARE_SECURE"].update(
+        API_URL=server.url,
+        API_ACCESS_KEY=SOFTWARE_SECURE_ACCESS_KEY,
+        API_SECRET_KEY=SOFTWARE_SECURE_SECRET_KEY,
+    )
+    settings.VERIFY_STUDENT = config
+    server.start()
+    return server
 
 
 SOFTWARE_SECURE_ACCESS_KEY = "reviewer-access-key"
@@ -284,14 +316,6 @@ SOFTWARE_SECURE_SECRET_KEY = "reviewer-secret-ünïcødé"
 @pytest.fixture
 def reviewer(settings: Any) -> Iterator[FakeReviewer]:
     """A running review service; API_URL and the API keys point at it."""
-    server = FakeReviewer(SOFTWARE_SECURE_SECRET_KEY)
-    config = copy.deepcopy(settings.VERIFY_STUDENT)
-    config["SOFTWARE_SECURE"].update(
-        API_URL=server.url,
-        API_ACCESS_KEY=SOFTWARE_SECURE_ACCESS_KEY,
-        API_SECRET_KEY=SOFTWARE_SECURE_SECRET_KEY,
-    )
-    settings.VERIFY_STUDENT = config
-    server.start()
+    server = start_reviewer(settings)
     yield server
     server.stop()
