@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import logging
 import secrets
+from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import caches
@@ -186,7 +187,7 @@ def link_and_record(request: HttpRequest, launch: LaunchData, consumer: LtiConsu
 
 
 def record_outcome_service(
-    launch: LaunchData, consumer: LtiConsumer, user: object
+    launch: LaunchData, consumer: LtiConsumer, user: Any
 ) -> GradedAssignment | None:
     """Remember where to send this learner's score for the block (idempotent).
 
@@ -227,7 +228,7 @@ def record_outcome_service(
             "usage_key": launch.usage_key,
         },
     )
-    if not created and assignment.user_id != getattr(user, "pk", None):
+    if not created and assignment.user_id != user.pk:
         logger.warning("LTI result sourcedid reused for another user; kept the first")
     return assignment
 

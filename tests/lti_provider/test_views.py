@@ -417,3 +417,13 @@ def test_a_resume_whose_consumer_was_deleted_is_403(client, post_launch, linking
     linking.delete()
     client.login(username="ada", password="password")
     assert client.get(next_url).status_code == 403
+
+
+def test_a_launch_asserting_a_superusers_email_never_logs_in_that_account(client, post_launch):
+    """A consumer without require_user_account cannot take over an account by email."""
+    root = UserFactory(username="root", email="root@example.com", is_superuser=True)
+    response = post_launch(lis_person_contact_email_primary="root@example.com")
+    assert response.status_code == 200
+    assert client.session[SESSION_KEY] != str(root.pk)
+    assert '<dd class="user">root</dd>' not in response.content.decode()
+    assert not LtiUser.objects.filter(edx_user=root).exists()
