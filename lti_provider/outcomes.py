@@ -20,6 +20,7 @@ import math
 import socket
 import uuid
 from collections.abc import Iterable
+from typing import cast
 from urllib.parse import urlsplit
 
 import requests
@@ -271,9 +272,19 @@ def read_weighted_score(user_id: int, course_key: CourseKey, usage_key: UsageKey
     return score
 
 
-def is_composite(usage_key: UsageKey) -> bool:
+def read_assignment_score(assignment: GradedAssignment) -> float | None:
+    """``read_weighted_score`` for the learner and block of ``assignment``."""
+    # The key columns are NOT NULL; the field stubs say Optional.
+    return read_weighted_score(
+        assignment.user_id,
+        cast(CourseKey, assignment.course_key),
+        cast(UsageKey, assignment.usage_key),
+    )
+
+
+def is_composite(usage_key: UsageKey | None) -> bool:
     """Whether a block contains others (its score is computed, not signalled)."""
-    return usage_key.block_type in COMPOSITE_BLOCK_TYPES
+    return usage_key is not None and usage_key.block_type in COMPOSITE_BLOCK_TYPES
 
 
 def get_assignments_for_problem(
@@ -347,7 +358,7 @@ def send_composite_outcome(assignment: GradedAssignment) -> bool:
 
     Returns False (nothing sent) when the hook has no score for it.
     """
-    score = read_weighted_score(assignment.user_id, assignment.course_key, assignment.usage_key)
+    score = read_assignment_score(assignment)
     if score is None:
         logger.info("Outcome Service: no score to send for assignment %s.", assignment.pk)
         return False

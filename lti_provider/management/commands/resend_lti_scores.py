@@ -94,9 +94,7 @@ class Command(BaseCommand):
 
     def _resend(self, assignment: GradedAssignment, dry_run: bool) -> tuple[str, str]:
         try:
-            score = outcomes.read_weighted_score(
-                assignment.user_id, assignment.course_key, assignment.usage_key
-            )
+            score = outcomes.read_assignment_score(assignment)
         except (ImproperlyConfigured, ValueError) as exc:
             return "failed", f"cannot read the score: {exc}"
         if score is None:
