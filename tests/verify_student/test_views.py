@@ -44,7 +44,7 @@ class TestSubmitPhotos:
         assert response.json() == {"receipt_id": attempt.receipt_id, "status": "ready"}
         assert attempt.status == "submitted"
         assert attempt.name == user.get_full_name()
-        assert s3_photos.keys() == [f"face/{attempt.receipt_id}", f"photo_id/{attempt.receipt_id}"]
+        assert s3_photos.object_keys() == [f"face/{attempt.receipt_id}", f"photo_id/{attempt.receipt_id}"]
         stored_face = s3_photos.get(f"face/{attempt.receipt_id}")
         assert PNG not in stored_face
         (received,) = reviewer.received
@@ -97,7 +97,7 @@ class TestSubmitPhotos:
         assert response.status_code == 400
         assert message in response.json()["error"]
         assert not SoftwareSecurePhotoVerification.objects.exists()
-        assert s3_photos.keys() == []
+        assert s3_photos.object_keys() == []
 
     def test_size_limit(self, learner_client, s3_photos, settings):
         config = copy.deepcopy(settings.VERIFY_STUDENT)
@@ -108,7 +108,7 @@ class TestSubmitPhotos:
         )
         assert response.status_code == 400
         assert "limit is" in response.json()["error"]
-        assert s3_photos.keys() == []
+        assert s3_photos.object_keys() == []
         assert not SoftwareSecurePhotoVerification.objects.exists()
 
     def test_reverification_reuses_the_initial_photo_id(self, learner_client, user, s3_photos):
@@ -119,7 +119,7 @@ class TestSubmitPhotos:
         assert response.status_code == 200
         attempt = SoftwareSecurePhotoVerification.objects.exclude(pk=initial.pk).get()
         assert attempt.copy_id_photo_from == initial
-        assert s3_photos.keys() == [f"face/{attempt.receipt_id}"]
+        assert s3_photos.object_keys() == [f"face/{attempt.receipt_id}"]
 
     def test_storage_outage_is_a_clear_error_and_leaves_nothing(self, learner_client, settings):
         config = copy.deepcopy(settings.VERIFY_STUDENT)
