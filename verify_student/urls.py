@@ -11,4 +11,9 @@ urlpatterns = [
         views.verification_status_api,
         name="verification_status_api_for_user",
     ),
+    path(
+        "software-secure-fake-response/",
+        views.software_secure_fake_response,
+        name="software-secure-fake-response",
+    ),
 ]

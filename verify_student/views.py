@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
@@ -18,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import api, ssencrypt
+from . import api, fake_reviewer, ssencrypt
 from .conf import app_settings
 from .exceptions import InvalidPhotoError, PhotoStorageError, VerificationException
 from .services import IDVerificationService
@@ -139,3 +140,29 @@ def verification_status_api(request: HttpRequest, username: str | None = None) -
     return JsonResponse(
         {"username": user.get_username(), "is_verified": status["status"] == "approved", **status}
     )
+
+
+@require_POST
+@csrf_exempt  # the submission is HMAC-signed; there is no session
+def software_secure_fake_response(request: HttpRequest) -> HttpResponse:
+    """The reviewer stand-in (demo and tests): behind ``ENABLE_SOFTWARE_SECURE_FAKE``."""
+    if not app_settings.fake_software_secure_enabled:
+        raise Http404
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _bad_request("Invalid JSON received.")
+    if not isinstance(body, dict) or not body.get("EdX-ID") or not body.get("SendResponseTo"):
+        return _bad_request("A submission needs EdX-ID and SendResponseTo.")
+    headers = {
+        name: request.headers[name]
+        for name in ("Content-Type", "Date", "Authorization")
+        if name in request.headers
+    }
+    if not ssencrypt.has_valid_signature(
+        "POST", headers, body, app_settings.api_access_key, app_settings.api_secret_key
+    ):
+        return HttpResponse("Signature invalid", status=401, content_type="text/plain")
+    verdict = fake_reviewer.review(body)
+    fake_reviewer.call_back_later(str(body["SendResponseTo"]), str(body["EdX-ID"]), verdict)
+    return JsonResponse({"EdX-ID": body["EdX-ID"], "received": True})

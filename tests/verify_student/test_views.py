@@ -44,7 +44,10 @@ class TestSubmitPhotos:
         assert response.json() == {"receipt_id": attempt.receipt_id, "status": "ready"}
         assert attempt.status == "submitted"
         assert attempt.name == user.get_full_name()
-        assert s3_photos.object_keys() == [f"face/{attempt.receipt_id}", f"photo_id/{attempt.receipt_id}"]
+        assert s3_photos.object_keys() == [
+            f"face/{attempt.receipt_id}",
+            f"photo_id/{attempt.receipt_id}",
+        ]
         stored_face = s3_photos.get(f"face/{attempt.receipt_id}")
         assert PNG not in stored_face
         (received,) = reviewer.received
