@@ -1,0 +1,433 @@
+"""Staff pages: verification attempts and their review, deadlines, checkpoints, settings.
+
+An attempt's status is changed only by its state machine, through
+``api.review_attempt`` and ``api.resubmit``: the change form shows it read
+only, the actions report per row what happened (a refused transition is a
+message, never an error page), and reverting to a historical version is
+disabled. The review page decrypts the photos in memory (``review.py``) for
+staff holding ``verify_student.review_photos``; each image served is logged
+in ``PhotoReviewAccess``. The sealed photo-ID key is never shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from config_models.admin import ConfigurationModelAdmin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy, ngettext
+from simple_history.admin import SimpleHistoryAdmin
+
+from . import api, review, statuses
+from .exceptions import VerificationException
+from .models import (
+    IcrvStatusEmailsConfiguration,
+    InCourseReverificationConfiguration,
+    PhotoReviewAccess,
+    SkippedReverification,
+    SoftwareSecurePhotoVerification,
+    VerificationCheckpoint,
+    VerificationDeadline,
+    VerificationStatus,
+)
+
+REVIEW_PERMISSION = "verify_student.review_photos"
+Attempt = SoftwareSecurePhotoVerification
+
+
+class DenyReasonForm(forms.Form):
+    """The reason a denial is given; the learner is shown it."""
+
+    reason = forms.CharField(
+        label=gettext_lazy("Reason for the denial"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+    )
+
+
+def _state(attempt: Attempt) -> tuple[Any, ...]:
+    return (attempt.status, attempt.error_msg, attempt.error_code, attempt.reviewing_user_id)
+
+
+def _describe(attempt: Attempt) -> str:
+    return f"{attempt.pk} ({attempt.user.get_username()}, receipt {attempt.receipt_id})"
+
+
+@admin.register(SoftwareSecurePhotoVerification)
+class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
+    list_display = ("id", "user", "status", "receipt_id", "submitted_at", "updated_at")
+    list_filter = ("status", "created_at", "submitted_at", "updated_at")
+    search_fields = ("receipt_id", "user__username", "user__email")
+    raw_id_fields = ("user", "reviewing_user", "copy_id_photo_from")
+    list_select_related = ("user",)
+    date_hierarchy = "submitted_at"
+    history_list_display = ("status", "reviewing_user", "reviewing_service", "error_msg")
+    actions = ("approve_attempts", "deny_attempts", "retry_attempts", "resubmit_attempts")
+    change_form_template = "verify_student/admin/attempt_change_form.html"
+    exclude = ("photo_id_key",)
+    fieldsets = (
+        (None, {"fields": ("user", "name", "status", "status_changed", "receipt_id")}),
+        (gettext_lazy("Dates"), {"fields": ("created_at", "submitted_at", "updated_at")}),
+        (
+            gettext_lazy("Decision"),
+            {"fields": ("reviewing_user", "reviewing_service", "error_code", "error_msg")},
+        ),
+        (
+            gettext_lazy("Photos"),
+            {
+                "fields": (
+                    "sealed_id_key_state",
+                    "copy_id_photo_from",
+                    "face_image_url",
+                    "photo_id_image_url",
+                    "display",
+                )
+            },
+        ),
+    )
+    # Everything the state machine or the submission sets; staff may correct the
+    # legal name, the attempt whose ID photo is re-used, and the display flag.
+    readonly_fields = (
+        "user",
+        "status",
+        "status_changed",
+        "receipt_id",
+        "created_at",
+        "submitted_at",
+        "updated_at",
+        "reviewing_user",
+        "reviewing_service",
+        "error_code",
+        "error_msg",
+        "sealed_id_key_state",
+        "face_image_url",
+        "photo_id_image_url",
+    )
+
+    # -- pages ----------------------------------------------------------------------
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Attempts come from learners' submissions (or manual_verifications).
+        return False
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if request.user.has_perm(REVIEW_PERMISSION):
+            return (*self.list_display, "review_link")
+        return self.list_display
+
+    @admin.display(description=gettext_lazy("Review"))
+    def review_link(self, attempt: Attempt) -> str:
+        return format_html('<a href="{}">{}</a>', self._review_url(attempt.pk), "Review")
+
+    @admin.display(description=gettext_lazy("Sealed photo-ID key"))
+    def sealed_id_key_state(self, attempt: Attempt) -> str:
+        return "stored (readable only by the reviewer)" if attempt.photo_id_key else "none"
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context: dict[str, Any] = {"can_review_photos": request.user.has_perm(REVIEW_PERMISSION)}
+        return super().change_view(
+            request, object_id, form_url, {**context, **(extra_context or {})}
+        )
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        # Reverting would write an old status past the state machine.
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    # -- actions ----------------------------------------------------------------------
+    def _decide_each(
+        self, request: HttpRequest, queryset: QuerySet[Attempt], decision: str, reason: str = ""
+    ) -> None:
+        def decide(attempt: Attempt) -> None:
+            attempt._history_user = request.user  # type: ignore[attr-defined]
+            api.review_attempt(attempt, decision, request.user, reason)
+
+        self._apply_each(request, queryset, decide, decision)
+
+    def _apply_each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Attempt],
+        apply: Callable[[Attempt], None],
+        decision: str,
+    ) -> None:
+        """Run ``apply`` row by row; one message per outcome, naming every refused row."""
+        changed, unchanged = 0, []
+        for attempt in queryset.select_related("user").order_by("pk"):
+            before = _state(attempt)
+            try:
+                apply(attempt)
+            except VerificationException as exc:
+                self.message_user(
+                    request,
+                    f"Attempt {_describe(attempt)}: not {_PAST[decision]}: {exc}",
+                    messages.ERROR,
+                )
+                continue
+            if decision != "resubmit" and _state(attempt) == before:
+                unchanged.append(str(attempt.pk))
+            else:
+                changed += 1
+        if changed:
+            self.message_user(
+                request,
+                ngettext("%(count)d attempt %(past)s.", "%(count)d attempts %(past)s.", changed)
+                % {"count": changed, "past": _PAST[decision]},
+                messages.SUCCESS,
+            )
+        if unchanged:
+            self.message_user(
+                request,
+                f"Left unchanged ({_UNCHANGED[decision]}): {', '.join(unchanged)}.",
+                messages.INFO,
+            )
+
+    @admin.action(description=gettext_lazy("Approve selected attempts"), permissions=["change"])
+    def approve_attempts(self, request: HttpRequest, queryset: QuerySet[Attempt]) -> None:
+        self._decide_each(request, queryset, "approve")
+
+    @admin.action(
+        description=gettext_lazy("Deny selected attempts (asks for a reason)"),
+        permissions=["change"],
+    )
+    def deny_attempts(
+        self, request: HttpRequest, queryset: QuerySet[Attempt]
+    ) -> TemplateResponse | None:
+        form = DenyReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._decide_each(request, queryset, "deny", form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Deny verification attempts",
+            "opts": self.opts,
+            "form": form,
+            "attempts": queryset.select_related("user").order_by("pk"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "verify_student/admin/deny_reason.html", context)
+
+    @admin.action(
+        description=gettext_lazy("Mark selected attempts for retry"), permissions=["change"]
+    )
+    def retry_attempts(self, request: HttpRequest, queryset: QuerySet[Attempt]) -> None:
+        self._decide_each(request, queryset, "retry")
+
+    @admin.action(
+        description=gettext_lazy("Resubmit selected attempts to the reviewer"),
+        permissions=["change"],
+    )
+    def resubmit_attempts(self, request: HttpRequest, queryset: QuerySet[Attempt]) -> None:
+        self._apply_each(request, queryset, api.resubmit, "resubmit")
+
+    # -- the review page ----------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/review/", wrap(self.review_view), name=f"{prefix}_review"),
+            path(
+                "<path:object_id>/review/<str:image>/",
+                wrap(self.review_image_view),
+                name=f"{prefix}_review_image",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _review_url(self, pk: Any, image: str | None = None) -> str:
+        prefix = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}"
+        if image is None:
+            return reverse(f"{prefix}_review", args=[pk])
+        return reverse(f"{prefix}_review_image", args=[pk, image])
+
+    def _reviewable_attempt(self, request: HttpRequest, object_id: str) -> Attempt:
+        if not request.user.has_perm(REVIEW_PERMISSION):
+            raise PermissionDenied
+        attempt = self.get_object(request, unquote(object_id))
+        if attempt is None:
+            raise Http404("No such verification attempt.")
+        return attempt
+
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The attempt, its decrypted photos, approve / deny, and who viewed and decided."""
+        attempt = self._reviewable_attempt(request, object_id)
+        can_decide = self.has_change_permission(request, attempt)
+        deny_form = DenyReasonForm()
+        if request.method == "POST":
+            if not can_decide:
+                raise PermissionDenied
+            decision = request.POST.get("decision")
+            if decision == "approve":
+                return self._decide_on_review_page(request, attempt, "approve")
+            if decision == "deny":
+                deny_form = DenyReasonForm(request.POST)
+                if deny_form.is_valid():
+                    reason = deny_form.cleaned_data["reason"]
+                    return self._decide_on_review_page(request, attempt, "deny", reason)
+            else:
+                self.message_user(request, "Unknown decision.", messages.ERROR)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Review verification attempt {attempt.pk}",
+            "opts": self.opts,
+            "original": attempt,
+            "photos": self._photos_for_page(attempt),
+            "photo_id_review": review.photo_id_review_enabled(),
+            "can_decide": can_decide and attempt.status in statuses.ALLOWED_FROM["deny"],
+            "deny_form": deny_form,
+            "history": attempt.history.select_related("history_user", "reviewing_user")[:50],
+            "accesses": attempt.review_accesses.select_related("user")[:50],
+        }
+        return TemplateResponse(request, "verify_student/admin/review.html", context)
+
+    def _photos_for_page(self, attempt: Attempt) -> list[dict[str, Any]]:
+        images = [PhotoReviewAccess.FACE]
+        if review.photo_id_review_enabled():
+            images.append(PhotoReviewAccess.PHOTO_ID)
+        photos = []
+        for image in images:
+            photo = review.load_photo(attempt, image)
+            photos.append(
+                {
+                    "label": photo.label,
+                    "problem": photo.problem,
+                    "url": "" if photo.problem else self._review_url(attempt.pk, image),
+                }
+            )
+        return photos
+
+    def _decide_on_review_page(
+        self, request: HttpRequest, attempt: Attempt, decision: str, reason: str = ""
+    ) -> HttpResponse:
+        attempt._history_user = request.user  # type: ignore[attr-defined]
+        try:
+            api.review_attempt(attempt, decision, request.user, reason)
+        except VerificationException as exc:
+            self.message_user(request, f"Not {_PAST[decision]}: {exc}", messages.ERROR)
+        else:
+            self.message_user(request, f"Attempt {attempt.pk} {_PAST[decision]}.", messages.SUCCESS)
+        return HttpResponseRedirect(self._review_url(attempt.pk))
+
+    def review_image_view(self, request: HttpRequest, object_id: str, image: str) -> HttpResponse:
+        """One decrypted image, straight from memory; never cached, every serving logged."""
+        attempt = self._reviewable_attempt(request, object_id)
+        if image not in review.IMAGES:
+            raise Http404("No such image.")
+        photo = review.load_photo(attempt, image)
+        if photo.available:
+            review.record_view(attempt, request.user, image)
+            response = HttpResponse(photo.data, content_type=photo.content_type)
+            response["Content-Disposition"] = "inline"
+        else:
+            response = HttpResponse(
+                photo.problem, content_type="text/plain; charset=utf-8", status=404
+            )
+        response["X-Content-Type-Options"] = "nosniff"
+        add_never_cache_headers(response)
+        return response
+
+
+_PAST = {
+    "approve": "approved",
+    "deny": "denied",
+    "retry": "marked for retry",
+    "resubmit": "queued for resubmission",
+}
+_UNCHANGED = {
+    "approve": "already approved",
+    "deny": "already denied for this reason",
+    "retry": "already decided, or already marked for retry",
+}
+
+
+@admin.register(PhotoReviewAccess)
+class PhotoReviewAccessAdmin(admin.ModelAdmin):
+    """The audit log of decrypted photos shown to staff: read only."""
+
+    list_display = ("viewed_at", "user", "image", "attempt")
+    list_filter = ("image", "viewed_at")
+    list_select_related = ("user", "attempt")
+    search_fields = ("user__username", "attempt__receipt_id", "attempt__user__username")
+    raw_id_fields = ("attempt", "user")
+    date_hierarchy = "viewed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(VerificationDeadline)
+class VerificationDeadlineAdmin(SimpleHistoryAdmin):
+    list_display = ("course_key", "deadline", "deadline_is_explicit")
+    list_filter = ("deadline_is_explicit", "deadline")
+    search_fields = ("course_key",)
+    history_list_display = ("deadline", "deadline_is_explicit")
+
+
+@admin.register(VerificationCheckpoint)
+class VerificationCheckpointAdmin(admin.ModelAdmin):
+    list_display = ("id", "course_id", "checkpoint_location")
+    search_fields = ("course_id", "checkpoint_location")
+    raw_id_fields = ("photo_verification",)
+
+
+@admin.register(VerificationStatus)
+class VerificationStatusAdmin(admin.ModelAdmin):
+    """An append-only log: rows are read, not edited or deleted."""
+
+    list_display = ("timestamp", "user", "status", "checkpoint")
+    list_filter = ("status", "timestamp")
+    list_select_related = ("user", "checkpoint")
+    search_fields = ("checkpoint__checkpoint_location", "user__username", "user__email")
+    raw_id_fields = ("user", "checkpoint")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None:
+            return ("status", "checkpoint", "user", "response", "error")
+        return ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SkippedReverification)
+class SkippedReverificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "course_id", "checkpoint")
+    list_select_related = ("user", "checkpoint")
+    search_fields = ("user__username", "course_id", "checkpoint__checkpoint_location")
+    raw_id_fields = ("user", "checkpoint")
+    readonly_fields = ("user", "course_id", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+admin.site.register(InCourseReverificationConfiguration, ConfigurationModelAdmin)
+admin.site.register(IcrvStatusEmailsConfiguration, ConfigurationModelAdmin)
