@@ -505,6 +505,10 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
         The HTTP request runs with no row lock held; the outcome is then
         recorded by a locked transition.
         """
+        if self.pk is not None:  # the stored status, not a stale copy's (no lock held yet)
+            self.status = (
+                type(self).objects.filter(pk=self.pk).values_list("status", flat=True).get()
+            )
         if self.status not in statuses.ALLOWED_FROM["submit"]:
             raise VerificationException(
                 f"Error calling submit on attempt {self.pk}: status is {self.status!r}, "

@@ -60,6 +60,8 @@ def get_storage() -> Storage:
     kwargs: dict[str, Any] = app_settings.storage_kwargs
     if _is_s3(cls):
         kwargs.setdefault("querystring_expire", conf.IMAGE_LINK_DURATION)
+        # Signature v4: the only one newer AWS regions accept for presigned URLs.
+        kwargs.setdefault("signature_version", "s3v4")
     cache_key = f"{path}|{sorted(kwargs.items())!r}"
     storage = _storages.get(cache_key)
     if storage is None:

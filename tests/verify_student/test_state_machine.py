@@ -149,3 +149,15 @@ def test_status_query_managers_from_status_model():
     SoftwareSecurePhotoVerificationFactory(status="approved")
     assert SoftwareSecurePhotoVerification.submitted.count() == 1
     assert SoftwareSecurePhotoVerification.approved.count() == 1
+
+
+def test_submit_reads_the_stored_status_before_sending(reviewer):
+    attempt = SoftwareSecurePhotoVerificationFactory(status="ready")
+    stale = SoftwareSecurePhotoVerification.objects.get(pk=attempt.pk)
+    attempt.status = "submitted"
+    attempt.save()
+    attempt.approve()
+    with pytest.raises(VerificationException, match="approved"):
+        stale.submit()
+    assert reviewer.received == []
+    assert row(attempt)["status"] == "approved"
