@@ -30,6 +30,16 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_ALIAS": "default",
     # Seconds a validated launch waits server-side for the learner to log in.
     "PENDING_LAUNCH_TTL": 900,
+    # LTI 1.3: seconds an OIDC login's state and nonce wait for the launch.
+    "LTI13_STATE_TTL": 600,
+    # LTI 1.3: seconds a platform's key set (JWKS) is cached.
+    "LTI13_KEY_SET_CACHE_SECONDS": 3600,
+    # LTI 1.3: least seconds between two fetches forced by an unknown key id.
+    "LTI13_KEY_SET_REFRESH_INTERVAL": 60,
+    # LTI 1.3: clock skew tolerated on an id_token's exp/iat, in seconds.
+    "LTI13_CLOCK_LEEWAY": 5,
+    # LTI 1.3: the tool's title in the configuration JSON.
+    "LTI13_TOOL_TITLE": "Course content",
 }
 
 
@@ -118,6 +128,31 @@ class AppSettings:
     @property
     def pending_launch_ttl(self) -> int:
         return int(self._get("PENDING_LAUNCH_TTL"))
+
+    @property
+    def lti13_state_ttl(self) -> int:
+        """Seconds an OIDC login's state and nonce stay valid (600)."""
+        return int(self._get("LTI13_STATE_TTL"))
+
+    @property
+    def lti13_key_set_cache_seconds(self) -> int:
+        """Seconds a platform's JWKS is cached (3600)."""
+        return int(self._get("LTI13_KEY_SET_CACHE_SECONDS"))
+
+    @property
+    def lti13_key_set_refresh_interval(self) -> int:
+        """Least seconds between two JWKS fetches forced by an unknown kid (60)."""
+        return int(self._get("LTI13_KEY_SET_REFRESH_INTERVAL"))
+
+    @property
+    def lti13_clock_leeway(self) -> int:
+        """Clock skew tolerated on an id_token's ``exp``/``iat`` (5 seconds)."""
+        return int(self._get("LTI13_CLOCK_LEEWAY"))
+
+    @property
+    def lti13_tool_title(self) -> str:
+        """The tool's title in the configuration JSON a platform admin pastes."""
+        return str(self._get("LTI13_TOOL_TITLE"))
 
 
 app_settings = AppSettings()

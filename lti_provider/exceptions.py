@@ -129,6 +129,46 @@ class LtiLoginRequired(LtiError):
     public_message = "Log in to continue this launch."
 
 
+# --- LTI 1.3 launches -----------------------------------------------------------------
+
+
+class UnknownRegistration(LtiAccessDenied):
+    """No ``Lti13Registration`` matches the issuer and client id (the id_token's audience)."""
+
+    public_message = "This learning platform is not registered with this site."
+
+
+class UnknownDeployment(LtiAccessDenied):
+    """The launch's deployment id is not one of its registration's."""
+
+    public_message = "This deployment of the learning platform is not registered with this site."
+
+
+class InvalidIdToken(LtiAccessDenied):
+    """The id_token is malformed, badly signed, expired, or for another audience or issuer."""
+
+    public_message = "The LTI launch token is not valid."
+
+
+class PlatformKeysUnavailable(LtiAccessDenied):
+    """The platform's key set could not be fetched or read, so the launch cannot be verified."""
+
+    public_message = "The learning platform's keys could not be read to verify this launch."
+
+
+class InvalidState(LtiAccessDenied):
+    """The OIDC ``state`` is unknown, expired, already used, or not this launch's."""
+
+    public_message = "This launch did not start here, has expired or was already used."
+
+
+class UnsupportedLaunchMessage(LtiError):
+    """An LTI 1.3 message we do not serve (only resource link launches are)."""
+
+    status_code = 400
+    public_message = "Unsupported LTI message type or version."
+
+
 # --- launch: 404 ---------------------------------------------------------------------
 
 

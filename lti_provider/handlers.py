@@ -10,8 +10,9 @@ from django.dispatch import receiver
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
-from . import outcomes, tasks
+from . import ags, outcomes, tasks
 from .conf import app_settings
+from .models import Lti13GradedAssignment
 from .signals import score_changed
 
 logger = logging.getLogger(__name__)
@@ -41,17 +42,32 @@ def score_changed_handler(sender: Any, **kwargs: Any) -> None:
     user_id = kwargs["user_id"]
     earned, possible = float(kwargs["weighted_earned"]), float(kwargs["weighted_possible"])
 
-    affected = outcomes.get_assignments_for_problem(user_id, course_key, usage_key)
-    for assignment in outcomes.increment_assignment_versions(affected.values_list("pk", flat=True)):
-        version = assignment.version_number
-        if assignment.usage_key == usage_key:
-            _queue_on_commit(tasks.send_leaf_outcome, (assignment.pk, earned, possible, version))
-        else:
-            _queue_on_commit(
-                tasks.send_composite_outcome,
-                (user_id, str(course_key), assignment.pk, version),
-                countdown=app_settings.aggregate_score_passback_delay,
-            )
+    versions = outcomes.increment_assignment_versions
+    lti11 = outcomes.get_assignments_for_problem(user_id, course_key, usage_key)
+    lti13 = ags.get_ags_assignments_for_problem(user_id, course_key, usage_key)
+    queued = (
+        (
+            versions(lti11.values_list("pk", flat=True)),
+            tasks.send_leaf_outcome,
+            tasks.send_composite_outcome,
+        ),
+        (
+            versions(lti13.values_list("pk", flat=True), Lti13GradedAssignment),
+            tasks.send_ags_leaf_score,
+            tasks.send_ags_composite_score,
+        ),
+    )
+    for assignments, leaf_task, composite_task in queued:
+        for assignment in assignments:
+            version = assignment.version_number
+            if assignment.usage_key == usage_key:
+                _queue_on_commit(leaf_task, (assignment.pk, earned, possible, version))
+            else:
+                _queue_on_commit(
+                    composite_task,
+                    (user_id, str(course_key), assignment.pk, version),
+                    countdown=app_settings.aggregate_score_passback_delay,
+                )
 
 
 def _queue_on_commit(task: Any, args: tuple[Any, ...], countdown: int | None = None) -> None:

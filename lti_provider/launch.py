@@ -27,6 +27,7 @@ from django.urls import reverse
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
+from lti_provider.ags import record_ags_assignment
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import (
     EmailMismatch,
@@ -78,6 +79,9 @@ class LaunchData:
     email: str = ""
     result_sourcedid: str = ""
     outcome_service_url: str = ""
+    # LTI 1.3: the AGS line item to send scores to, and the scopes granted.
+    ags_lineitem_url: str = ""
+    ags_scopes: tuple[str, ...] = ()
 
     @property
     def course_key(self) -> CourseKey:
@@ -110,15 +114,26 @@ def process_launch(request: HttpRequest, course_id: str, usage_id: str) -> HttpR
     )
     with transaction.atomic():
         consumer = resolve_consumer(signed_by, params.get("tool_consumer_instance_guid"))
-        try:
-            link_and_record(request, launch, consumer)
-        except (LtiLoginRequired, EmailMismatch):
-            # The learner may hold a matching account: let them log in to it.
-            return redirect_to_login(
-                reverse("lti_provider_resume", args=[save_pending_launch(launch)]),
-                app_settings.login_url,
-            )
-    return show_content(request, launch)
+        login_redirect = link_or_redirect_to_login(request, launch, consumer)
+    return login_redirect or show_content(request, launch)
+
+
+def link_or_redirect_to_login(
+    request: HttpRequest, launch: LaunchData, consumer: LtiConsumer
+) -> HttpResponse | None:
+    """Link the learner and record outcomes; or keep the launch and answer a login redirect.
+
+    Shared by LTI 1.1 and 1.3 launches; the caller holds the transaction.
+    """
+    try:
+        link_and_record(request, launch, consumer)
+    except (LtiLoginRequired, EmailMismatch):
+        # The learner may hold a matching account: let them log in to it.
+        return redirect_to_login(
+            reverse("lti_provider_resume", args=[save_pending_launch(launch)]),
+            app_settings.login_url,
+        )
+    return None
 
 
 def resume_launch(request: HttpRequest, token: str) -> HttpResponse:
@@ -184,6 +199,8 @@ def resolve_consumer(signed_by: LtiConsumer, instance_guid: str | None) -> LtiCo
 def link_and_record(request: HttpRequest, launch: LaunchData, consumer: LtiConsumer) -> None:
     user = authenticate_lti_user(request, launch.lti_user_id, consumer, email=launch.email)
     record_outcome_service(launch, consumer, user)
+    if launch.ags_lineitem_url:
+        record_ags_assignment(launch, consumer, user)
 
 
 def record_outcome_service(

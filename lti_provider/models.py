@@ -6,15 +6,24 @@ identity (consumer + LTI ``user_id``) to a local account; many LTI identities
 may map to one account, so one learner can come from several consumers.
 ``OutcomeService`` and ``GradedAssignment`` record where to send a learner's
 score for a launched block (LTI Basic Outcomes).
+
+LTI 1.3: ``Lti13Registration`` is a platform and the tool's key pair; it owns
+an ``LtiConsumer`` so its learners are ``LtiUser`` rows like 1.1 ones.
+``Lti13GradedAssignment`` records an AGS line item to send scores to.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
+from jwcrypto.jwk import JWK
 from opaque_keys.edx.django.models import CourseKeyField, UsageKeyField
 
 
@@ -100,6 +109,9 @@ class GradedAssignment(models.Model):
     score never overwrites a newer one.
     """
 
+    #: What a passback reads with the row (``outcomes.current_assignment``).
+    passback_related = ("outcome_service__lti_consumer",)
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, db_index=True, on_delete=models.CASCADE)
     course_key = CourseKeyField(max_length=255, db_index=True)
     usage_key = UsageKeyField(max_length=255, db_index=True)
@@ -128,3 +140,143 @@ class LtiUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lti_user_id} from {self.lti_consumer_id} -> user {self.edx_user_id}"
+
+
+# --- LTI 1.3 (LTI Advantage) ----------------------------------------------------------
+
+
+def _generate_tool_key() -> tuple[str, str, str]:
+    """A new RSA key pair for the tool: (private PEM, public PEM, RFC 7638 thumbprint)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem, JWK.from_pem(public_pem.encode()).thumbprint()
+
+
+class Lti13Registration(models.Model):
+    """A platform registered to launch our content over LTI 1.3, and the tool's key pair.
+
+    Each registration owns one ``LtiConsumer`` row (made on creation): LTI 1.3
+    identities (``sub``) are ``LtiUser`` rows of that consumer, so the same
+    user service links and logs in learners of both LTI versions. The
+    consumer's name and ``require_user_account`` follow the registration's.
+    The tool's RSA key pair is generated on creation; the private key never
+    leaves the server except as signatures.
+    """
+
+    name = models.CharField(max_length=255, unique=True)
+    issuer = models.CharField(
+        max_length=255, help_text=_("The platform's issuer (the 'iss' of its id_tokens).")
+    )
+    client_id = models.CharField(
+        max_length=255, help_text=_("The client id the platform gave this tool.")
+    )
+    auth_login_url = models.URLField(
+        max_length=1024, help_text=_("The platform's OIDC authorization (auth login) URL.")
+    )
+    auth_token_url = models.URLField(
+        max_length=1024, help_text=_("The platform's OAuth2 access token URL (for grades).")
+    )
+    auth_audience = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text=_("Audience of our token requests, when it is not the token URL."),
+    )
+    key_set_url = models.URLField(
+        max_length=1024, help_text=_("The platform's public key set (JWKS) URL.")
+    )
+    deployment_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_('The deployment ids launches may carry, e.g. ["1", "2"].'),
+    )
+    require_user_account = models.BooleanField(
+        default=False,
+        help_text=_(
+            "When checked, new learners must log in to an account of this site whose "
+            "email is the one the platform sends; their LTI identity is then linked to it."
+        ),
+    )
+    lti_consumer = models.OneToOneField(
+        LtiConsumer, on_delete=models.PROTECT, editable=False, related_name="lti13_registration"
+    )
+    key_id = models.CharField(max_length=64, editable=False, unique=True)
+    public_key_pem = models.TextField(editable=False)
+    private_key_pem = models.TextField(editable=False)
+
+    class Meta:
+        verbose_name = "LTI 1.3 platform registration"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "client_id"], name="lti13_registration_issuer_client"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        with transaction.atomic():
+            if not self.private_key_pem:
+                self.private_key_pem, self.public_key_pem, self.key_id = _generate_tool_key()
+            consumer = self.lti_consumer if self.lti_consumer_id else LtiConsumer()
+            consumer.consumer_name = f"LTI 1.3: {self.name}"[:255]
+            consumer.require_user_account = self.require_user_account
+            consumer.save()
+            self.lti_consumer = consumer
+            super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def clean(self) -> None:
+        ids = self.deployment_ids
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            raise ValidationError({"deployment_ids": _('A list of non-empty strings, e.g. ["1"].')})
+
+    def has_deployment(self, deployment_id: str) -> bool:
+        return isinstance(self.deployment_ids, list) and deployment_id in self.deployment_ids
+
+    def public_jwk(self) -> dict[str, str]:
+        """The tool's public key as a JWK (what the platform verifies our JWTs with)."""
+        jwk = json.loads(JWK.from_pem(self.public_key_pem.encode()).export_public())
+        jwk.update({"kid": self.key_id, "alg": "RS256", "use": "sig"})
+        return jwk
+
+
+class Lti13GradedAssignment(models.Model):
+    """Where to send a learner's score for a launched block over LTI 1.3 AGS.
+
+    Recorded from a launch's AGS endpoint claim: the line item, the scopes
+    granted, and the learner's ``sub`` (the score's ``userId``). One row per
+    (registration, line item, sub); ``version_number`` works as in
+    ``GradedAssignment``.
+    """
+
+    passback_related = ("registration",)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_index=True, on_delete=models.CASCADE)
+    course_key = CourseKeyField(max_length=255, db_index=True)
+    usage_key = UsageKeyField(max_length=255, db_index=True)
+    registration = models.ForeignKey(Lti13Registration, on_delete=models.CASCADE)
+    lti_user_id = models.CharField(max_length=255)
+    lineitem_url = models.CharField(max_length=1024)
+    scopes = models.JSONField(default=list)
+    version_number = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "LTI 1.3 graded assignment"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registration", "lineitem_url", "lti_user_id"],
+                name="lti13_assignment_lineitem_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.usage_key} for user {self.user_id} (LTI 1.3)"

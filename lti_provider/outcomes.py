@@ -20,7 +20,7 @@ import math
 import socket
 import uuid
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -34,9 +34,12 @@ from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from .conf import app_settings
 from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
-from .models import GradedAssignment
+from .models import GradedAssignment, Lti13GradedAssignment
 
 logger = logging.getLogger(__name__)
+
+#: An assignment of either LTI version.
+A = TypeVar("A", GradedAssignment, Lti13GradedAssignment)
 
 #: Namespace of the LTI 1.1 Basic Outcomes (POX) messages.
 OUTCOMES_NS = "http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0"
@@ -272,8 +275,8 @@ def read_weighted_score(user_id: int, course_key: CourseKey, usage_key: UsageKey
     return score
 
 
-def read_assignment_score(assignment: GradedAssignment) -> float | None:
-    """``read_weighted_score`` for the learner and block of ``assignment``."""
+def read_assignment_score(assignment: Any) -> float | None:
+    """``read_weighted_score`` for the learner and block of ``assignment`` (1.1 or 1.3)."""
     # The key columns are NOT NULL; the field stubs say Optional.
     return read_weighted_score(
         assignment.user_id,
@@ -307,34 +310,41 @@ def get_assignments_for_problem(
     return GradedAssignment.objects.filter(pk__in=ids)
 
 
-def increment_assignment_versions(assignment_ids: Iterable[int]) -> list[GradedAssignment]:
+def increment_assignment_versions(
+    assignment_ids: Iterable[int],
+    model: type[A] = GradedAssignment,  # type: ignore[assignment]
+) -> list[A]:
     """Raise the version of each assignment by one, atomically; return the rows.
 
     The rows are locked (in id order, so concurrent callers cannot deadlock)
     and incremented in the database, so two concurrent score changes get two
     distinct versions and the returned versions are the ones this call set.
+    ``model`` is ``GradedAssignment`` (1.1) or ``Lti13GradedAssignment``.
     """
+    manager = model._default_manager
     with transaction.atomic():
         ids = list(
-            GradedAssignment.objects.select_for_update()
+            manager.select_for_update()
             .filter(pk__in=list(assignment_ids))
             .order_by("pk")
             .values_list("pk", flat=True)
         )
         if not ids:
             return []
-        GradedAssignment.objects.filter(pk__in=ids).update(version_number=F("version_number") + 1)
+        manager.filter(pk__in=ids).update(version_number=F("version_number") + 1)
         return list(
-            GradedAssignment.objects.filter(pk__in=ids)
-            .select_related("outcome_service__lti_consumer")
-            .order_by("pk")
+            manager.filter(pk__in=ids).select_related(*model.passback_related).order_by("pk")
         )
 
 
-def current_assignment(assignment_id: int, version: int | None) -> GradedAssignment | None:
+def current_assignment(
+    assignment_id: int,
+    version: int | None,
+    model: type[A] = GradedAssignment,  # type: ignore[assignment]
+) -> A | None:
     """The assignment, or None when it is gone or a newer score superseded ``version``."""
     assignment = (
-        GradedAssignment.objects.select_related("outcome_service__lti_consumer")
+        model._default_manager.select_related(*model.passback_related)
         .filter(pk=assignment_id)
         .first()
     )

@@ -78,7 +78,10 @@ class LtiRequestValidator(RequestValidator):
 
     def validate_client_key(self, client_key: str, request: OAuthRequest) -> bool:
         self.client_checked = True
-        self.consumer = LtiConsumer.objects.filter(consumer_key=client_key).first()
+        # An LTI 1.3 registration's consumer row holds its learners, not a 1.1 key.
+        self.consumer = LtiConsumer.objects.filter(
+            consumer_key=client_key, lti13_registration__isnull=True
+        ).first()
         return self.consumer is not None
 
     def get_client_secret(self, client_key: str, request: OAuthRequest) -> str:

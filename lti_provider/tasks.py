@@ -1,4 +1,4 @@
-"""Celery tasks sending scores to LTI consumers (Basic Outcomes ``replaceResult``).
+"""Celery tasks sending scores to LTI consumers (1.1 ``replaceResult``, 1.3 AGS scores).
 
 Network errors, 5xx, 408 and 429 are retried with exponential backoff, at
 most ``LTI_PROVIDER['OUTCOME_MAX_RETRIES']`` times; any other failure (a 4xx,
@@ -14,10 +14,10 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from . import outcomes
+from . import ags, outcomes
 from .conf import app_settings
 from .exceptions import OutcomeServiceUnavailable
-from .models import GradedAssignment
+from .models import GradedAssignment, Lti13GradedAssignment
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,9 @@ def retry_countdown(retries: int) -> int:
     return int(min(app_settings.outcome_retry_backoff * (2**retries), MAX_RETRY_COUNTDOWN))
 
 
-def _send(task: Task, assignment: GradedAssignment, send: Any, *args: Any) -> bool:
+def _send(
+    task: Task, assignment: GradedAssignment | Lti13GradedAssignment, send: Any, *args: Any
+) -> bool:
     try:
         return bool(send(*args))
     except OutcomeServiceUnavailable as exc:
@@ -80,3 +82,30 @@ def send_composite_outcome(
     if assignment is None:
         return False
     return _send(self, assignment, outcomes.send_composite_outcome, assignment)
+
+
+@shared_task(bind=True, name="lti_provider.tasks.send_ags_leaf_score")
+def send_ags_leaf_score(
+    self: Task,
+    assignment_id: int,
+    points_earned: float,
+    points_possible: float,
+    version: int | None = None,
+) -> bool:
+    """LTI 1.3: send the changed block's score to its AGS line item (as ``send_leaf_outcome``)."""
+    assignment = outcomes.current_assignment(assignment_id, version, Lti13GradedAssignment)
+    if assignment is None:
+        return False
+    score = outcomes.weighted_score(points_earned, points_possible)
+    return _send(self, assignment, ags.send_ags_score, assignment, score)
+
+
+@shared_task(bind=True, name="lti_provider.tasks.send_ags_composite_score")
+def send_ags_composite_score(
+    self: Task, user_id: int, course_id: str, assignment_id: int, version: int | None = None
+) -> bool:
+    """LTI 1.3: send a composite block's score read from the host, as ``send_composite_outcome``."""
+    assignment = outcomes.current_assignment(assignment_id, version, Lti13GradedAssignment)
+    if assignment is None:
+        return False
+    return _send(self, assignment, ags.send_ags_composite_score, assignment)

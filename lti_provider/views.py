@@ -1,4 +1,4 @@
-"""HTTP adapters over ``launch.py``: errors become their documented status codes."""
+"""HTTP adapters over ``launch.py`` and ``launch13.py``: errors become their status codes."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import logging
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from lti_provider import launch
+from lti_provider import launch, launch13
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import LtiError
 
@@ -40,6 +40,42 @@ def lti_launch_resume(request: HttpRequest, token: str) -> HttpResponse:
         return launch.resume_launch(request, token)
     except LtiError as exc:
         return error_response(request, exc)
+
+
+@csrf_exempt  # platforms POST cross-site; the pending state is the protection
+@xframe_options_exempt
+@require_http_methods(["GET", "POST"])
+def lti13_login(request: HttpRequest) -> HttpResponse:
+    """LTI 1.3 OIDC third-party initiated login: redirect to the platform's auth URL."""
+    try:
+        return launch13.initiate_login(request)
+    except LtiError as exc:
+        return error_response(request, exc)
+
+
+@csrf_exempt  # the platform POSTs the id_token cross-site; its signature is the protection
+@xframe_options_exempt
+@require_POST
+def lti13_launch(
+    request: HttpRequest, course_id: str | None = None, usage_id: str | None = None
+) -> HttpResponse:
+    """An LTI 1.3 resource link launch (the OIDC redirect URI)."""
+    try:
+        return launch13.process_launch13(request, course_id, usage_id)
+    except LtiError as exc:
+        return error_response(request, exc)
+
+
+@require_GET
+def lti13_jwks(request: HttpRequest) -> JsonResponse:
+    """The tool's public key set (JWKS), at a stable URL for the platforms."""
+    return JsonResponse(launch13.tool_jwks())
+
+
+@require_GET
+def lti13_config(request: HttpRequest) -> JsonResponse:
+    """The tool's LTI 1.3 configuration as JSON, for a platform admin to paste."""
+    return JsonResponse(launch13.tool_configuration(request), json_dumps_params={"indent": 2})
 
 
 def default_launch_handler(request: HttpRequest, course_key: Any, usage_key: Any) -> HttpResponse:
