@@ -56,6 +56,22 @@ class DenyReasonForm(forms.Form):
     )
 
 
+class AttemptForm(forms.ModelForm):
+    """The few fields staff may edit; the re-used ID photo must be the learner's own."""
+
+    class Meta:
+        model = SoftwareSecurePhotoVerification
+        fields = ("name", "copy_id_photo_from", "display")
+
+    def clean_copy_id_photo_from(self) -> Attempt | None:
+        source = self.cleaned_data.get("copy_id_photo_from")
+        if source is not None and (
+            source.pk == self.instance.pk or source.user_id != self.instance.user_id
+        ):
+            raise forms.ValidationError("Choose another attempt of the same learner.")
+        return source
+
+
 def _state(attempt: Attempt) -> tuple[Any, ...]:
     return (attempt.status, attempt.error_msg, attempt.error_code, attempt.reviewing_user_id)
 
@@ -75,6 +91,7 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
     history_list_display = ("status", "reviewing_user", "reviewing_service", "error_msg")
     actions = ("approve_attempts", "deny_attempts", "retry_attempts", "resubmit_attempts")
     change_form_template = "verify_student/admin/attempt_change_form.html"
+    form = AttemptForm
     exclude = ("photo_id_key",)
     fieldsets = (
         (None, {"fields": ("user", "name", "status", "status_changed", "receipt_id")}),
@@ -131,7 +148,7 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
 
     @admin.display(description=gettext_lazy("Sealed photo-ID key"))
     def sealed_id_key_state(self, attempt: Attempt) -> str:
-        return "stored (readable only by the reviewer)" if attempt.photo_id_key else "none"
+        return "stored, sealed with the reviewer's RSA key" if attempt.photo_id_key else "none"
 
     def change_view(
         self,
