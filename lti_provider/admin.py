@@ -2,13 +2,26 @@
 
 A consumer's secret is edited on its own change page only: it is never a
 list column, a search field or a filter, so it does not appear on listings.
+An LTI 1.3 registration's private key is generated on creation and never
+shown: not a field, not a column, not read-only text; its public JWK is.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+import json
 
-from lti_provider.models import GradedAssignment, LtiConsumer, LtiUser, OutcomeService
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from lti_provider.models import (
+    GradedAssignment,
+    Lti13GradedAssignment,
+    Lti13Registration,
+    LtiConsumer,
+    LtiUser,
+    OutcomeService,
+)
 
 
 @admin.register(LtiConsumer)
@@ -17,6 +30,18 @@ class LtiConsumerAdmin(admin.ModelAdmin):
     list_filter = ("require_user_account",)
     search_fields = ("consumer_name", "consumer_key", "instance_guid")
     ordering = ("consumer_name",)
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # An LTI 1.3 registration's consumer follows the registration; edit it there.
+        if obj is not None and Lti13Registration.objects.filter(lti_consumer=obj).exists():
+            return ("consumer_name", "consumer_key", "instance_guid", "require_user_account")
+        return ()
+
+    def get_exclude(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Its key and secret sign nothing: 1.1 launches never use a 1.3 consumer.
+        if obj is not None and Lti13Registration.objects.filter(lti_consumer=obj).exists():
+            return ("consumer_secret",)
+        return ()
 
 
 @admin.register(LtiUser)
@@ -62,4 +87,64 @@ class GradedAssignmentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         # Made by launches only: a hand-made row would send scores nobody asked for.
+        return False
+
+
+@admin.register(Lti13Registration)
+class Lti13RegistrationAdmin(admin.ModelAdmin):
+    list_display = ("name", "issuer", "client_id", "require_user_account", "key_id")
+    list_filter = ("require_user_account",)
+    search_fields = ("name", "issuer", "client_id")
+    ordering = ("name",)
+    fields = (
+        "name",
+        "issuer",
+        "client_id",
+        "auth_login_url",
+        "auth_token_url",
+        "auth_audience",
+        "key_set_url",
+        "deployment_ids",
+        "require_user_account",
+        "tool_urls",
+        "key_id",
+        "public_jwk",
+    )
+    readonly_fields = ("tool_urls", "key_id", "public_jwk")
+
+    @admin.display(description="Public key (JWK)")
+    def public_jwk(self, obj: Lti13Registration) -> str:
+        if not obj.pk:
+            return "Generated when the registration is saved."
+        return format_html("<pre>{}</pre>", json.dumps(obj.public_jwk(), indent=2))
+
+    @admin.display(description="Give these to the platform")
+    def tool_urls(self, obj: Lti13Registration) -> str:
+        rows = [
+            ("OIDC login initiation URL", reverse("lti_provider_lti13_login")),
+            ("Launch (redirect) URL", reverse("lti_provider_lti13_launch")),
+            ("Public key set (JWKS) URL", reverse("lti_provider_lti13_jwks")),
+            ("Configuration JSON", reverse("lti_provider_lti13_config")),
+        ]
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
+
+
+@admin.register(Lti13GradedAssignment)
+class Lti13GradedAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("usage_key", "course_key", "user", "registration", "version_number")
+    list_select_related = ("user", "registration")
+    search_fields = ("lti_user_id", "user__username", "user__email", "course_key")
+    readonly_fields = (
+        "user",
+        "course_key",
+        "usage_key",
+        "registration",
+        "lti_user_id",
+        "lineitem_url",
+        "scopes",
+        "version_number",
+    )
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        # Made by launches only, as 1.1 graded assignments.
         return False
