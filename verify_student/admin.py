@@ -310,7 +310,14 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
             "title": f"Review verification attempt {attempt.pk}",
             "opts": self.opts,
             "original": attempt,
-            "photos": self._photos_for_page(attempt),
+            "photos": [
+                {
+                    "label": photo.label,
+                    "problem": photo.problem,
+                    "url": self._review_url(attempt.pk, photo.image) if photo.available else "",
+                }
+                for photo in review.reviewable_photos(attempt)
+            ],
             "photo_id_review": review.photo_id_review_enabled(),
             "can_decide": can_decide and attempt.status in statuses.ALLOWED_FROM["deny"],
             "deny_form": deny_form,
@@ -318,22 +325,6 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
             "accesses": attempt.review_accesses.select_related("user")[:50],
         }
         return TemplateResponse(request, "verify_student/admin/review.html", context)
-
-    def _photos_for_page(self, attempt: Attempt) -> list[dict[str, Any]]:
-        images = [PhotoReviewAccess.FACE]
-        if review.photo_id_review_enabled():
-            images.append(PhotoReviewAccess.PHOTO_ID)
-        photos = []
-        for image in images:
-            photo = review.load_photo(attempt, image)
-            photos.append(
-                {
-                    "label": photo.label,
-                    "problem": photo.problem,
-                    "url": "" if photo.problem else self._review_url(attempt.pk, image),
-                }
-            )
-        return photos
 
     def _decide_on_review_page(
         self, request: HttpRequest, attempt: Attempt, decision: str, reason: str = ""

@@ -27,6 +27,7 @@ __all__ = [
     "load_photo",
     "photo_id_review_enabled",
     "record_view",
+    "reviewable_photos",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,14 @@ def load_photo(attempt: SoftwareSecurePhotoVerification, image: str) -> ReviewPh
     if image == PhotoReviewAccess.PHOTO_ID:
         return _load_photo_id(attempt)
     raise ValueError(f"unknown image {image!r}")
+
+
+def reviewable_photos(attempt: SoftwareSecurePhotoVerification) -> list[ReviewPhoto]:
+    """The face photo, and the photo ID where this site can open it, decrypted."""
+    images = [PhotoReviewAccess.FACE]
+    if photo_id_review_enabled():
+        images.append(PhotoReviewAccess.PHOTO_ID)
+    return [load_photo(attempt, image) for image in images]
 
 
 def _load_face(attempt: SoftwareSecurePhotoVerification) -> ReviewPhoto:

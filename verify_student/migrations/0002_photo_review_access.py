@@ -6,26 +6,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('verify_student', '0001_initial'),
+        ("verify_student", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PhotoReviewAccess',
+            name="PhotoReviewAccess",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('image', models.CharField(choices=[('face', 'face photo'), ('photo_id', 'photo ID')], max_length=16)),
-                ('viewed_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('attempt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_accesses', to='verify_student.softwaresecurephotoverification')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='photo_review_accesses', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.AutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "image",
+                    models.CharField(
+                        choices=[("face", "face photo"), ("photo_id", "photo ID")], max_length=16
+                    ),
+                ),
+                ("viewed_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "attempt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review_accesses",
+                        to="verify_student.softwaresecurephotoverification",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="photo_review_accesses",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'photo review access',
-                'verbose_name_plural': 'photo review accesses',
-                'ordering': ['-viewed_at', '-pk'],
+                "verbose_name": "photo review access",
+                "verbose_name_plural": "photo review accesses",
+                "ordering": ["-viewed_at", "-pk"],
             },
         ),
     ]
