@@ -115,7 +115,9 @@ def test_login_refusals(client, platform, registration, params, status, text):
     assert refused(response, status, text)
 
 
-def test_login_and_launch_are_refused_when_lti_is_disabled(client, platform, registration, settings):
+def test_login_and_launch_are_refused_when_lti_is_disabled(
+    client, platform, registration, settings
+):
     settings.FEATURES = {**settings.FEATURES, "ENABLE_LTI_PROVIDER": False}
     response = client.get(
         reverse("lti_provider_lti13_login"), {"iss": platform.issuer}, secure=True
@@ -189,9 +191,7 @@ def test_course_and_block_may_come_from_a_custom_claim(client, platform, registr
 
 def test_the_platform_may_post_to_the_target_url_itself(client, platform, registration):
     auth = start_login(client, platform)
-    token = platform.id_token(
-        nonce=auth["nonce"], **{CLAIM + "target_link_uri": target_link_uri()}
-    )
+    token = platform.id_token(nonce=auth["nonce"], **{CLAIM + "target_link_uri": target_link_uri()})
     path = reverse("lti_provider_lti13_target", args=[COURSE_ID, USAGE_ID])
     assert post_launch(client, token, auth["state"], path=path).status_code == 200
 
@@ -426,9 +426,7 @@ def test_an_inactive_linked_user_is_refused(client, platform, registration):
 # --- key rotation ---------------------------------------------------------------------
 
 
-def test_the_key_set_is_fetched_once_then_again_only_for_a_new_kid(
-    client, platform, registration
-):
+def test_the_key_set_is_fetched_once_then_again_only_for_a_new_kid(client, platform, registration):
     with freeze_time() as frozen:
         assert login_and_launch(client, platform).status_code == 200
         assert login_and_launch(client, platform).status_code == 200
