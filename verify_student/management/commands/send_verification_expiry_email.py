@@ -19,7 +19,7 @@ from typing import Any
 
 from django.core.mail import EmailMessage, get_connection
 from django.core.management.base import CommandError, CommandParser
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -156,7 +156,7 @@ class Command(BatchCommand):
             connection.close()
 
 
-def _expired_unrenewed(start: datetime, end: datetime) -> Any:
+def _expired_unrenewed(start: datetime, end: datetime) -> QuerySet[SoftwareSecurePhotoVerification]:
     """Approved attempts that expired in [start, end) with no newer valid or pending one."""
     good_for = timedelta(days=app_settings.DAYS_GOOD_FOR)
     newer = SoftwareSecurePhotoVerification.objects.filter(
