@@ -5,10 +5,12 @@ Real components only: moto's S3 server (``moto_server``) on a free
 ``DATABASE_URL`` names it.
 """
 
+import logging
+
 import pytest
 from django.db import connection
 
-from tests import celery_app
+from tests import celery_app, log_guard
 from tests.factories import StaffFactory, UserFactory
 
 
@@ -61,3 +63,20 @@ def eager_retries():
     conf.task_eager_propagates = False
     yield
     conf.task_eager_propagates = previous
+
+
+# -- no secret, key, signature or image bytes in any log record ---------------------------
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs(request):
+    """Fail any test during which a log record shows a secret, a signature or image bytes."""
+    handler = log_guard.RecordAll()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+    if request.node.get_closest_marker("logs_secrets_on_purpose"):
+        return
+    leaks = log_guard.find_leaks(handler.records)
+    assert not leaks, "secrets in log records:\n" + "\n".join(leaks)
