@@ -1,38 +1,39 @@
-"""Seed the demo database (idempotent): a staff reviewer and two learners.
+"""Seed the demo database (idempotent) and print where to go and how to log in.
 
 Fresh random passwords are set and printed on every run; none is stored in
-the repository.
+the repository. Consumer keys and secrets are random, made on the first run,
+and shown on the LTI sandbox page.
 """
 
-import secrets
-
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 
-DEMO_USERS = [
-    # username, email, first, last, staff
-    ("reviewer", "reviewer@demo.invalid", "Rita", "Reviewer", True),
-    ("learner", "learner@demo.invalid", "Lea", "Learner", False),
-    ("learner2", "learner2@demo.invalid", "Leo", "Learner", False),
-]
+from demo.seed import seed
 
 
 class Command(BaseCommand):
-    help = "Create or refresh the demo users and print their one-time passwords."
+    help = "Create or refresh the demo users, LTI consumers and course; print the logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/", help="Where the demo will be served."
+        )
 
     def handle(self, *args, **options):
-        User = get_user_model()
-        review = Permission.objects.filter(codename="review_photos").first()
-        self.stdout.write("Demo logins (new random passwords, shown only now):")
-        for username, email, first, last, staff in DEMO_USERS:
-            user, _created = User.objects.get_or_create(username=username)
-            user.email, user.first_name, user.last_name = email, first, last
-            user.is_staff = user.is_superuser = staff
-            password = secrets.token_urlsafe(9)
-            user.set_password(password)
-            user.save()
-            if staff and review:
-                user.user_permissions.add(review)
-            role = "staff reviewer" if staff else "learner"
-            self.stdout.write(f"  {role:15} {username:10} {password}")
+        data = seed()
+        url = options["url"]
+        out = self.stdout
+        out.write("")
+        out.write(self.style.SUCCESS(f"Demo LMS ready: {url}"))
+        out.write(
+            "Logins (new random passwords, shown only now; run `make demo` again for new ones):"
+        )
+        for role, username, password in data.logins:
+            out.write(f"  {role:15} {username:10} {password}")
+        out.write(
+            f"Course {data.course_id}, verification deadline {data.deadline:%Y-%m-%d %H:%M} UTC"
+        )
+        out.write(f"LTI consumers (keys and secrets on the sandbox page, {url}lti/sandbox/):")
+        for consumer in data.consumers:
+            kind = "requires an account" if consumer.require_user_account else "anonymous"
+            out.write(f"  {consumer.consumer_name} ({kind})")
+        out.write("")
