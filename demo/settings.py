@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEMO_DIR = BASE_DIR / ".demo"
+DEMO_DIR = Path(os.environ.get("DEMO_DIR") or BASE_DIR / ".demo")
 KEYS = BASE_DIR / "demo" / "keys"
 
 
@@ -18,7 +18,7 @@ def _demo_secret(name: str, make=lambda: secrets.token_urlsafe(50)) -> str:
     """A random secret made on first run and kept under .demo/ (never in the repo)."""
     path = DEMO_DIR / name
     if not path.exists():
-        DEMO_DIR.mkdir(exist_ok=True)
+        DEMO_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(make())
     return path.read_text()
 
@@ -125,8 +125,27 @@ VERIFY_STUDENT = {
 }
 
 LTI_USER_EMAIL_DOMAIN = "lti.demo.invalid"
-LTI_PROVIDER = {"ALLOW_INSECURE_OUTCOME_URLS": True, "ALLOW_PRIVATE_OUTCOME_HOSTS": True}
+LTI_PROVIDER = {
+    "LAUNCH_HANDLER": "demo.content.launch_handler",
+    # The sandbox's outcome service is this same site, on http://127.0.0.1.
+    "ALLOW_INSECURE_OUTCOME_URLS": True,
+    "ALLOW_PRIVATE_OUTCOME_HOSTS": True,
+}
+# The sandbox shows the tool in an iframe of the same site, login page included.
+X_FRAME_OPTIONS = "SAMEORIGIN"
 
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = False  # eager retries re-run at once instead of raising
 CELERY_BROKER_URL = "memory://"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"short": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "short"}},
+    "loggers": {
+        "verify_student": {"handlers": ["console"], "level": "INFO"},
+        "lti_provider": {"handlers": ["console"], "level": "INFO"},
+        "demo": {"handlers": ["console"], "level": "INFO"},
+    },
+}

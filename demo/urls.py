@@ -1,12 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import TemplateView
 
-from demo import celery_app  # noqa: F401  (the demo's Celery app, eager)
+from demo import consumer, content, views
+
+admin.site.site_header = "Demo LMS administration"
+admin.site.site_title = "Demo LMS"
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="demo/index.html"), name="demo-index"),
+    path("", views.index, name="demo-index"),
+    path("learner/verify/", views.verify, name="demo-verify"),
+    path("learner/verify/attempt/", views.latest_attempt, name="demo-latest-attempt"),
+    path("lti/sandbox/", consumer.sandbox, name="demo-lti-sandbox"),
+    path("lti/outcomes/<int:consumer_id>/", consumer.outcomes, name="demo-lti-outcomes"),
+    path("lti/gradebook/", consumer.gradebook, name="demo-lti-gradebook"),
+    path("lti/content/score/", content.submit_score, name="demo-lti-score"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
