@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/verify_lti
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: test lint check-migrations typecheck test-sqlite test-postgres demo clean
+.PHONY: test lint check-migrations typecheck test-sqlite test-postgres demo browser-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,12 +41,25 @@ test-postgres: $(STAMP)
 		echo "== PostgreSQL not reachable at $(PG_URL): its run is skipped (set PG_URL to run it)"; \
 	fi
 
-demo: $(STAMP)
-	mkdir -p .demo
-	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/python manage.py migrate --noinput
-	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/python manage.py seed_demo
+# The demo needs only the package itself (no test tools): a quicker first start.
+DEMO_STAMP := $(VENV)/.installed-demo
+DEMO_ENV := DJANGO_SETTINGS_MODULE=demo.settings DEMO_SITE_NAME=$(DEMO_ADDR)
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	@mkdir -p .demo
+	@$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
+	@$(DEMO_ENV) $(BIN)/python manage.py seed_demo --url http://$(DEMO_ADDR)/
 	@echo "== serving on http://$(DEMO_ADDR)/  (Ctrl-C stops it)"
-	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/python manage.py runserver $(DEMO_ADDR)
+	@$(DEMO_ENV) exec $(BIN)/python manage.py runserver --noreload --insecure $(DEMO_ADDR)
+
+# The browser tests alone (Debian's chromium at /usr/bin/chromium; `make test` runs them too).
+browser-test: $(STAMP)
+	env -u DATABASE_URL $(BIN)/pytest -q -m browser tests/browser $(PYTEST_ARGS)
 
 clean:
 	rm -rf .demo build *.egg-info .mypy_cache .ruff_cache
