@@ -144,6 +144,13 @@ class PhotoVerification(StatusModel):
     error_msg = models.TextField(blank=True)
     error_code = models.CharField(blank=True, max_length=50)
 
+    # -- privacy (api.retire_user, api.delete_verification_photos) -----------------------
+    # Set when the learner's account was retired: the name, image URLs, key and
+    # reason are blanked, and status queries no longer count the attempt.
+    retired_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Set when the stored photos were deleted on purpose (retention or retirement).
+    photos_deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
     class Meta:
         abstract = True
         ordering = ["-created_at"]
@@ -168,6 +175,11 @@ class PhotoVerification(StatusModel):
 
     # -- queries ------------------------------------------------------------------------
     @classmethod
+    def unretired(cls) -> models.QuerySet[Any]:
+        """Attempts of learners who were not retired: the only ones status queries count."""
+        return cls.objects.filter(retired_at__isnull=True)
+
+    @classmethod
     def _earliest_allowed_date(cls) -> datetime:
         """Attempts created before this have expired (``DAYS_GOOD_FOR``)."""
         return timezone.now() - timedelta(days=app_settings.DAYS_GOOD_FOR)
@@ -175,11 +187,15 @@ class PhotoVerification(StatusModel):
     @classmethod
     def user_is_verified(cls, user: Any, earliest_allowed_date: datetime | None = None) -> bool:
         """Whether the user has an approved attempt that has not expired."""
-        return cls.objects.filter(
-            user=user,
-            status=statuses.APPROVED,
-            created_at__gte=earliest_allowed_date or cls._earliest_allowed_date(),
-        ).exists()
+        return (
+            cls.unretired()
+            .filter(
+                user=user,
+                status=statuses.APPROVED,
+                created_at__gte=earliest_allowed_date or cls._earliest_allowed_date(),
+            )
+            .exists()
+        )
 
     @classmethod
     def verification_valid_or_pending(
@@ -190,7 +206,7 @@ class PhotoVerification(StatusModel):
     ) -> models.QuerySet[Any]:
         """Attempts that are or might be good (submitted, approved, must_retry), newest first."""
         if queryset is None:
-            queryset = cls.objects.filter(user=user)
+            queryset = cls.unretired().filter(user=user)
         return queryset.filter(
             status__in=statuses.VALID_OR_PENDING,
             created_at__gte=earliest_allowed_date or cls._earliest_allowed_date(),
@@ -202,7 +218,7 @@ class PhotoVerification(StatusModel):
     ) -> datetime | None:
         """Expiry of the user's most recent approved attempt, or None."""
         if queryset is None:
-            queryset = cls.objects.filter(user=user)
+            queryset = cls.unretired().filter(user=user)
         approved = queryset.filter(status=statuses.APPROVED).order_by("-created_at").first()
         return approved.expiration_datetime if approved else None
 
@@ -219,7 +235,9 @@ class PhotoVerification(StatusModel):
     @classmethod
     def active_for_user(cls, user: Any) -> PhotoVerification | None:
         """The most recent attempt marked ready but not yet submitted."""
-        return cls.objects.filter(user=user, status=statuses.READY).order_by("-created_at").first()
+        return (
+            cls.unretired().filter(user=user, status=statuses.READY).order_by("-created_at").first()
+        )
 
     @classmethod
     def user_status(cls, user: Any) -> tuple[str, str]:
@@ -238,9 +256,10 @@ class PhotoVerification(StatusModel):
         flags: an unexpired approved attempt, and an unexpired pending one.
         """
         earliest = cls._earliest_allowed_date()
-        window = cls.objects.filter(user=user, created_at__gte=earliest)
+        window = cls.unretired().filter(user=user, created_at__gte=earliest)
         latest = (
-            cls.objects.filter(user=user)
+            cls.unretired()
+            .filter(user=user)
             .annotate(
                 _approved=Exists(window.filter(status=statuses.APPROVED)),
                 _pending=Exists(window.filter(status__in=statuses.VALID_OR_PENDING)),
@@ -426,7 +445,10 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
     class Meta(PhotoVerification.Meta):
         abstract = False
         verbose_name = "Software Secure photo verification"
-        permissions = [("review_photos", "Can view decrypted verification photos")]
+        permissions = [
+            ("review_photos", "Can view decrypted verification photos"),
+            ("export_verification_data", "Can export a learner's verification records"),
+        ]
         indexes = [
             models.Index(fields=["user", "status", "created_at"], name="vs_sspv_user_status"),
             models.Index(fields=["user", "updated_at"], name="vs_sspv_user_updated"),
@@ -438,7 +460,8 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
     ) -> SoftwareSecurePhotoVerification | None:
         """The newest submitted or approved, unexpired attempt that has a photo ID key."""
         return (
-            cls.objects.filter(
+            cls.unretired()
+            .filter(
                 user=user,
                 status__in=[statuses.SUBMITTED, statuses.APPROVED],
                 created_at__gte=earliest_allowed_date or cls._earliest_allowed_date(),
@@ -506,8 +529,12 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
         recorded by a locked transition.
         """
         if self.pk is not None:  # the stored status, not a stale copy's (no lock held yet)
-            self.status = (
-                type(self).objects.filter(pk=self.pk).values_list("status", flat=True).get()
+            self.status, self.retired_at = (
+                type(self).objects.filter(pk=self.pk).values_list("status", "retired_at").get()
+            )
+        if self.retired_at is not None:
+            raise VerificationException(
+                f"Attempt {self.pk} belongs to a retired learner; it is not sent for review."
             )
         if self.status not in statuses.ALLOWED_FROM["submit"]:
             raise VerificationException(

@@ -48,8 +48,8 @@ class IDVerificationService:
 
     @classmethod
     def verifications_for_user(cls, user: Any) -> list[SoftwareSecurePhotoVerification]:
-        """All the user's attempts, newest first."""
-        return list(cls.model.objects.filter(user=user).order_by("-created_at"))
+        """All the user's attempts, newest first (a retired learner's count as none)."""
+        return list(cls.model.unretired().filter(user=user).order_by("-created_at"))
 
     @classmethod
     def get_expiration_datetime(cls, user: Any) -> datetime | None:
@@ -60,7 +60,8 @@ class IDVerificationService:
     def get_verified_user_ids(cls, users: Iterable[Any] | QuerySet[Any]) -> set[int]:
         """Ids of those ``users`` (Users, ids or a queryset) who are verified: one query."""
         return set(
-            cls.model.objects.filter(
+            cls.model.unretired()
+            .filter(
                 user__in=_user_ids(users),
                 status=statuses.APPROVED,
                 created_at__gte=cls.model._earliest_allowed_date(),
