@@ -6,11 +6,16 @@ only, the actions report per row what happened (a refused transition is a
 message, never an error page), and reverting to a historical version is
 disabled. The review page decrypts the photos in memory (``review.py``) for
 staff holding ``verify_student.review_photos``; each image served is logged
-in ``PhotoReviewAccess``. The sealed photo-ID key is never shown.
+in ``PhotoReviewAccess``. The sealed photo-ID key is never shown. Photos
+deleted on purpose (retention, retirement) are reported as such, with the
+date. Staff holding ``verify_student.export_verification_data`` may download
+the selected learners' records as JSON (``api.export_user_verification_data``).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +29,9 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy, ngettext
 from simple_history.admin import SimpleHistoryAdmin
@@ -42,7 +49,10 @@ from .models import (
     VerificationStatus,
 )
 
+log = logging.getLogger(__name__)
+
 REVIEW_PERMISSION = "verify_student.review_photos"
+EXPORT_PERMISSION = "verify_student.export_verification_data"
 Attempt = SoftwareSecurePhotoVerification
 
 
@@ -89,7 +99,13 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
     list_select_related = ("user",)
     date_hierarchy = "submitted_at"
     history_list_display = ("status", "reviewing_user", "reviewing_service", "error_msg")
-    actions = ("approve_attempts", "deny_attempts", "retry_attempts", "resubmit_attempts")
+    actions = (
+        "approve_attempts",
+        "deny_attempts",
+        "retry_attempts",
+        "resubmit_attempts",
+        "export_verification_data",
+    )
     change_form_template = "verify_student/admin/attempt_change_form.html"
     form = AttemptForm
     exclude = ("photo_id_key",)
@@ -109,6 +125,8 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
                     "face_image_url",
                     "photo_id_image_url",
                     "display",
+                    "photos_deleted_at",
+                    "retired_at",
                 )
             },
         ),
@@ -130,6 +148,8 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
         "sealed_id_key_state",
         "face_image_url",
         "photo_id_image_url",
+        "photos_deleted_at",
+        "retired_at",
     )
 
     # -- pages ----------------------------------------------------------------------
@@ -148,6 +168,8 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
 
     @admin.display(description=gettext_lazy("Sealed photo-ID key"))
     def sealed_id_key_state(self, attempt: Attempt) -> str:
+        if attempt.photos_deleted_at:
+            return f"none ({photos_deleted_note(attempt)})"
         return "stored, sealed with the reviewer's RSA key" if attempt.photo_id_key else "none"
 
     def change_view(
@@ -310,14 +332,7 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
             "title": f"Review verification attempt {attempt.pk}",
             "opts": self.opts,
             "original": attempt,
-            "photos": [
-                {
-                    "label": photo.label,
-                    "problem": photo.problem,
-                    "url": self._review_url(attempt.pk, photo.image) if photo.available else "",
-                }
-                for photo in review.reviewable_photos(attempt)
-            ],
+            "photos": self._photos(attempt),
             "photo_id_review": review.photo_id_review_enabled(),
             "can_decide": can_decide and attempt.status in statuses.ALLOWED_FROM["deny"],
             "deny_form": deny_form,
@@ -325,6 +340,21 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
             "accesses": attempt.review_accesses.select_related("user")[:50],
         }
         return TemplateResponse(request, "verify_student/admin/review.html", context)
+
+    def _photos(self, attempt: Attempt) -> list[dict[str, str]]:
+        if attempt.photos_deleted_at:  # no storage call: they are gone on purpose
+            return [
+                {"label": label, "problem": f"{photos_deleted_note(attempt)}.", "url": ""}
+                for label in ("face photo", "photo ID")
+            ]
+        return [
+            {
+                "label": photo.label,
+                "problem": photo.problem,
+                "url": self._review_url(attempt.pk, photo.image) if photo.available else "",
+            }
+            for photo in review.reviewable_photos(attempt)
+        ]
 
     def _decide_on_review_page(
         self, request: HttpRequest, attempt: Attempt, decision: str, reason: str = ""
@@ -343,7 +373,10 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
         attempt = self._reviewable_attempt(request, object_id)
         if image not in review.IMAGES:
             raise Http404("No such image.")
-        photo = review.load_photo(attempt, image)
+        if attempt.photos_deleted_at:
+            photo = review.ReviewPhoto(image, problem=f"{photos_deleted_note(attempt)}.")
+        else:
+            photo = review.load_photo(attempt, image)
         if photo.available:
             review.record_view(attempt, request.user, image)
             response = HttpResponse(photo.data, content_type=photo.content_type)
@@ -355,6 +388,47 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         add_never_cache_headers(response)
         return response
+
+    # -- data export --------------------------------------------------------------------
+    def has_export_verification_data_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(EXPORT_PERMISSION))
+
+    @admin.action(
+        description=gettext_lazy(
+            "Export the selected attempts' learners' verification data (JSON)"
+        ),
+        permissions=["export_verification_data"],
+    )
+    def export_verification_data(
+        self, request: HttpRequest, queryset: QuerySet[Attempt]
+    ) -> HttpResponse:
+        """A JSON download for a data-access request: one export per learner selected."""
+        users = {attempt.user.pk: attempt.user for attempt in queryset.select_related("user")}
+        exports = [api.export_user_verification_data(users[pk]) for pk in sorted(users)]
+        log.info(
+            "User %s exported the verification data of users %s.", request.user.pk, sorted(users)
+        )
+        name = (
+            f"verification-data-{exports[0]['username']}"
+            if len(exports) == 1
+            else "verification-data"
+        )
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response = HttpResponse(
+            json.dumps({"learners": exports}, indent=2, sort_keys=True),
+            content_type="application/json; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.json"'
+        add_never_cache_headers(response)
+        return response
+
+
+def photos_deleted_note(attempt: Attempt) -> str:
+    """``Photos deleted on <date> (...)``: deleted on purpose, not missing from storage."""
+    assert attempt.photos_deleted_at is not None
+    reason = "account retirement" if attempt.retired_at else "retention period over"
+    when = date_format(timezone.localtime(attempt.photos_deleted_at), "DATETIME_FORMAT")
+    return f"Photos deleted on {when} ({reason})"
 
 
 _PAST = {

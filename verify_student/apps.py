@@ -8,3 +8,5 @@ class VerifyStudentConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, handlers  # noqa: F401  (registers receivers and checks)
+
+        handlers.connect_retirement_receiver()

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
 from . import ssencrypt
@@ -37,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "RSA_PRIVATE_KEY_FOR_REVIEW": None,
     "SUBMISSION_MAX_RETRIES": 5,
     "SUBMISSION_RETRY_BACKOFF": 60,
+    "PHOTO_RETENTION_DAYS": 30,
+    "RETIREMENT_SIGNAL": None,
 }
 
 
@@ -100,6 +103,21 @@ class AppSettings:
         """Base seconds of the submission task's exponential backoff."""
         return int(self._get("SUBMISSION_RETRY_BACKOFF"))
 
+    @property
+    def PHOTO_RETENTION_DAYS(self) -> int:
+        """Days the photos of a decided (approved or denied) attempt are kept (30).
+
+        Counted from the decision (``status_changed``);
+        ``delete_expired_verification_photos`` deletes them afterwards.
+        """
+        value = self._get("PHOTO_RETENTION_DAYS")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ImproperlyConfigured(
+                f"VERIFY_STUDENT['PHOTO_RETENTION_DAYS'] must be a whole number of days >= 0, "
+                f"not {value!r}."
+            )
+        return value
+
     # -- host hooks -----------------------------------------------------------
     @property
     def CHECKPOINT_NAME_RESOLVER(self) -> Callable[[str], str] | None:
@@ -110,6 +128,21 @@ class AppSettings:
     def FULL_NAME_RESOLVER(self) -> Callable[[Any], str] | None:
         """Dotted path to ``f(user) -> str``: the legal name copied at mark_ready."""
         return import_hook("FULL_NAME_RESOLVER", self._get("FULL_NAME_RESOLVER"))
+
+    @property
+    def RETIREMENT_SIGNAL(self) -> Signal | None:
+        """Dotted path to the host's account retirement ``Signal`` (sent with ``user=``).
+
+        When set, ``handlers.py`` connects ``api.retire_user`` to it; None (the
+        default) connects nothing.
+        """
+        hook = import_hook("RETIREMENT_SIGNAL", self._get("RETIREMENT_SIGNAL"))
+        if hook is not None and not isinstance(hook, Signal):
+            raise ImproperlyConfigured(
+                f"VERIFY_STUDENT['RETIREMENT_SIGNAL'] = {self._get('RETIREMENT_SIGNAL')!r} "
+                "is not a django.dispatch.Signal."
+            )
+        return hook
 
     # -- the review service ---------------------------------------------------
     @property
