@@ -7,4 +7,6 @@ class LtiProviderConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from . import handlers  # noqa: F401  (registers the score_changed receiver)
+        from . import handlers  # registers the score_changed receiver
+
+        handlers.connect_retirement_receiver()

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
 #: Defaults of the ``LTI_PROVIDER`` dict.
@@ -40,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "LTI13_CLOCK_LEEWAY": 5,
     # LTI 1.3: the tool's title in the configuration JSON.
     "LTI13_TOOL_TITLE": "Course content",
+    # Dotted path to the host's account retirement Signal (sent with user=): when
+    # set, lti_provider.api.retire_user is connected to it.
+    "RETIREMENT_SIGNAL": None,
 }
 
 
@@ -100,6 +104,17 @@ class AppSettings:
     @property
     def score_reader(self) -> Callable[..., Any] | None:
         return self._hook("SCORE_READER")
+
+    @property
+    def retirement_signal(self) -> Signal | None:
+        """The host's account retirement ``Signal`` (``RETIREMENT_SIGNAL``), or None."""
+        hook = self._hook("RETIREMENT_SIGNAL")
+        if hook is not None and not isinstance(hook, Signal):
+            raise ImproperlyConfigured(
+                f"LTI_PROVIDER['RETIREMENT_SIGNAL'] = {self._get('RETIREMENT_SIGNAL')!r} "
+                "is not a django.dispatch.Signal."
+            )
+        return hook
 
     @property
     def allow_insecure_outcome_urls(self) -> bool:

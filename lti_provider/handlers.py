@@ -1,4 +1,5 @@
-"""Receivers of ``score_changed``: queue the passback once the score is committed."""
+"""Receivers: ``score_changed`` queues the passback once the score is committed; the
+host's retirement signal (``LTI_PROVIDER["RETIREMENT_SIGNAL"]``) retires the user."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
+from django.test.signals import setting_changed
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
@@ -76,3 +78,35 @@ def _queue_on_commit(task: Any, args: tuple[Any, ...], countdown: int | None = N
 
     # robust: a broker failure must not break the host's request once committed.
     transaction.on_commit(queue_passback, robust=True)
+
+
+# -- the host's account retirement ------------------------------------------------------
+RETIREMENT_DISPATCH_UID = "lti_provider.handlers.retire_user_receiver"
+_retirement_signal: Signal | None = None
+
+
+def retire_user_receiver(sender: Any, user: Any = None, **kwargs: Any) -> None:
+    """Forget the user's LTI identities and outcome records (``api.retire_user``)."""
+    from .api import retire_user
+
+    if user is None:
+        raise TypeError("The retirement signal must be sent with user=<the retired user>.")
+    retire_user(user)
+
+
+def connect_retirement_receiver() -> None:
+    """Connect ``retire_user_receiver`` to the configured signal (and only to it)."""
+    global _retirement_signal
+    signal = app_settings.retirement_signal
+    if _retirement_signal is not None and _retirement_signal is not signal:
+        _retirement_signal.disconnect(dispatch_uid=RETIREMENT_DISPATCH_UID)
+    if signal is not None:
+        signal.connect(retire_user_receiver, dispatch_uid=RETIREMENT_DISPATCH_UID)
+    _retirement_signal = signal
+
+
+@receiver(setting_changed, dispatch_uid="lti_provider.handlers.reconnect_retirement_receiver")
+def reconnect_retirement_receiver(sender: Any, setting: str, **kwargs: Any) -> None:
+    """Follow changes of ``LTI_PROVIDER`` (``override_settings`` in tests)."""
+    if setting == "LTI_PROVIDER":
+        connect_retirement_receiver()
