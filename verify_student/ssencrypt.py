@@ -29,6 +29,9 @@ from Crypto.PublicKey import RSA
 from Crypto.Util.Padding import pad, unpad
 
 AES_KEY_BYTES = 32
+# Streaming unit: a multiple of the AES block (16) and of base64's 3-byte group.
+_CHUNK = 48 * 1024
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _SIGNED_HEADERS = ("Content-Type", "Date", "Content-MD5")
 
 
@@ -61,8 +64,23 @@ def aes_decrypt(encrypted_data: bytes, key: bytes) -> bytes:
 
 
 def encrypt_and_encode(data: bytes | str, key: bytes) -> bytes:
-    """AES-encrypt, then URL-safe base64 encode (what is stored and sent)."""
-    return base64.urlsafe_b64encode(aes_encrypt(data, key))
+    """AES-encrypt, then URL-safe base64 encode (what is stored and sent).
+
+    Same bytes as ``urlsafe_b64encode(aes_encrypt(data, key))``, built chunk by
+    chunk: no padded copy of the plaintext and no whole ciphertext are held,
+    so a 10 MB photo costs about the base64 text twice (parts and result).
+    """
+    cipher = aes_cipher_from_key(key)
+    view = memoryview(_to_bytes(data))
+    last = len(view) - len(view) % _CHUNK
+    # Every chunk but the last is a multiple of 3 bytes: its base64 has no "=" padding.
+    parts = [_urlsafe_b64(cipher.encrypt(view[i : i + _CHUNK])) for i in range(0, last, _CHUNK)]
+    parts.append(_urlsafe_b64(cipher.encrypt(pad(bytes(view[last:]), AES.block_size))))
+    return b"".join(parts)
+
+
+def _urlsafe_b64(chunk: bytes) -> bytes:
+    return binascii.b2a_base64(chunk, newline=False).translate(_TO_URLSAFE)
 
 
 def decode_and_decrypt(encoded_data: bytes | str, key: bytes) -> bytes:
