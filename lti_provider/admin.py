@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -111,6 +112,8 @@ class Lti13RegistrationAdmin(admin.ModelAdmin):
         "public_jwk",
     )
     readonly_fields = ("tool_urls", "key_id", "public_jwk")
+    # Platform URLs typed without a scheme are https (Django 6's default, asked for now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="Public key (JWK)")
     def public_jwk(self, obj: Lti13Registration) -> str:
