@@ -22,6 +22,7 @@ from . import statuses
 from .conf import app_settings
 from .exceptions import InvalidPhotoError, PhotoStorageError, VerificationException
 from .models import (
+    STAFF_ERROR_CODE,
     IcrvStatusEmailsConfiguration,
     PhotoReviewAccess,
     SkippedReverification,
@@ -255,7 +256,7 @@ def review_attempt(
     elif decision == "deny":
         if not reason.strip():
             raise VerificationException("A reason is required to deny an attempt.")
-        attempt.deny(reason.strip(), error_code="staff", reviewing_user=reviewer)
+        attempt.deny(reason.strip(), error_code=STAFF_ERROR_CODE, reviewing_user=reviewer)
     elif decision == "retry":
         attempt.system_error(
             reason.strip() or "Marked for retry by staff.", reviewing_user=reviewer

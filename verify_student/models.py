@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: ``error_code`` of a denial decided by staff, whose ``error_msg`` is for the learner.
+STAFF_ERROR_CODE = "staff"
+
+
 def generateUUID() -> str:
     """A random receipt id, so reviewers never see guessable user ids."""
     return str(uuid.uuid4())
@@ -599,7 +603,13 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
     }
 
     def parsed_error_msg(self) -> str:
-        """Turn ``[{"photoIdReasons": ["Not provided"]}]`` into readable sentences."""
+        """Turn ``[{"photoIdReasons": ["Not provided"]}]`` into readable sentences.
+
+        A staff reviewer's reason (``api.review_attempt``) is already written
+        for the learner and is returned as it is.
+        """
+        if self.error_code == STAFF_ERROR_CODE:
+            return self.error_msg
         try:
             categories = json.loads(self.error_msg)[0]
             return ", ".join(

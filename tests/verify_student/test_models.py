@@ -193,3 +193,12 @@ def test_str_names_status_and_receipt(user):
     attempt = AttemptFactory(user=user, status="ready")
     assert "ready" in str(attempt)
     assert attempt.receipt_id in str(attempt)
+
+
+def test_a_staff_denial_reason_is_shown_as_written(user):
+    from tests.factories import StaffFactory
+    from verify_student import api
+
+    attempt = AttemptFactory(user=user, status="submitted")
+    api.review_attempt(attempt, "deny", StaffFactory(), "Your ID photo is cut off.")
+    assert Attempt.user_status(user) == ("must_reverify", "Your ID photo is cut off.")
