@@ -66,6 +66,9 @@ LTI_MESSAGE_TYPE = "basic-lti-launch-request"
 LTI_VERSION = "LTI-1p0"
 #: Longest value the outcome columns hold.
 _MAX_OUTCOME_FIELD = 255
+#: Launch parameters stored as they come, and the longest value their columns hold.
+_STORED_PARAMETERS = ("user_id", "tool_consumer_instance_guid")
+_MAX_STORED = 255
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +163,13 @@ def check_launch_parameters(params: QueryDict) -> None:
         raise MissingLaunchParameter(*missing)
     if params["lti_message_type"] != LTI_MESSAGE_TYPE or params["lti_version"] != LTI_VERSION:
         raise InvalidLaunchMessage()
+    # What the database cannot store is refused here, not by a DataError (500) later:
+    # PostgreSQL text holds no NUL, and these values go to 255-character columns.
+    if any("\x00" in value for _name, value in form_items(params)):
+        raise InvalidLaunchMessage("LTI parameters must not contain NUL characters.")
+    too_long = [name for name in _STORED_PARAMETERS if len(params.get(name, "")) > _MAX_STORED]
+    if too_long:
+        raise InvalidLaunchMessage(f"LTI parameter(s) too long: {', '.join(too_long)}")
 
 
 def form_items(params: QueryDict) -> list[tuple[str, str]]:

@@ -69,8 +69,10 @@ class LtiRequestValidator(RequestValidator):
         return DUMMY_CLIENT_KEY
 
     def check_client_key(self, client_key: str) -> bool:
-        # Consumer keys are whatever the admin typed (<= 32 chars in the model).
-        return 0 < len(client_key) <= 255
+        # Consumer keys are whatever the admin typed (<= 32 chars in the model). oauthlib
+        # unescapes oauth_* values once more, so "%2500" arrives here as NUL, which
+        # PostgreSQL cannot even compare: refused before the query.
+        return 0 < len(client_key) <= 255 and "\x00" not in client_key
 
     def check_nonce(self, nonce: str) -> bool:
         # LTI consumers use nonces of all shapes; only bound the size we store.
