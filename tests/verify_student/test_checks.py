@@ -90,6 +90,7 @@ def test_no_keys_needed_when_automatic_verification_for_testing(settings):
     assert check_software_secure_settings() == []
 
 
+@pytest.mark.django_db  # Django 6 runs the database checks too
 def test_manage_py_check_fails_on_bad_settings(software_secure):
     software_secure(FACE_IMAGE_AES_KEY="short")
     with pytest.raises(SystemCheckError, match="E003"):
