@@ -47,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The authentication backend LTI logins are made through.
+LTI_BACKEND = "lti_provider.backends.LtiBackend"
+
+
 @lru_cache(maxsize=32)
 def _import(path: str) -> Any:
     return import_string(path)
@@ -89,6 +93,16 @@ class AppSettings:
     def nonce_window_seconds(self) -> int:
         """``LTI_NONCE_WINDOW_SECONDS``: how far a launch's timestamp may be from now (300)."""
         return int(getattr(settings, "LTI_NONCE_WINDOW_SECONDS", 300))
+
+    @property
+    def lti_backend_enabled(self) -> bool:
+        """Whether ``LtiBackend`` is in ``AUTHENTICATION_BACKENDS`` (LTI logins need it)."""
+        return LTI_BACKEND in settings.AUTHENTICATION_BACKENDS
+
+    @property
+    def debug(self) -> bool:
+        """``DEBUG``: some checks only matter in production."""
+        return bool(settings.DEBUG)
 
     @property
     def login_url(self) -> str:

@@ -13,6 +13,7 @@ without verifying the (already spent) nonce again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -115,8 +116,14 @@ def process_launch(request: HttpRequest, course_id: str, usage_id: str) -> HttpR
         result_sourcedid=params.get("lis_result_sourcedid", ""),
         outcome_service_url=params.get("lis_outcome_service_url", ""),
     )
-    with transaction.atomic():
-        consumer = resolve_consumer(signed_by, params.get("tool_consumer_instance_guid"))
+    instance_guid = params.get("tool_consumer_instance_guid")
+    # A consumer's guid recorded now must not outlive a refusal that follows. With
+    # none to record, each later write (user link, session, outcome rows) is its
+    # own atomic step taken after the checks that could refuse the launch, so a
+    # known learner's launch opens no transaction of its own.
+    needs_transaction = bool(instance_guid) and signed_by.instance_guid != instance_guid
+    with transaction.atomic() if needs_transaction else contextlib.nullcontext():
+        consumer = resolve_consumer(signed_by, instance_guid)
         login_redirect = link_or_redirect_to_login(request, launch, consumer)
     return login_redirect or show_content(request, launch)
 

@@ -23,12 +23,12 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import authenticate, get_user_model, login
+from django.contrib.auth import get_user_model, login
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from lti_provider.conf import app_settings
+from lti_provider.conf import LTI_BACKEND, app_settings
 from lti_provider.exceptions import EmailMismatch, InactiveUser, LtiLoginRequired, MissingEmail
 from lti_provider.models import LtiConsumer, LtiUser
 
@@ -127,19 +127,15 @@ def random_username() -> str:
 
 
 def switch_user(request: HttpRequest, lti_user: LtiUser, lti_consumer: LtiConsumer) -> None:
-    """Log ``lti_user``'s account in through ``LtiBackend`` (rotates the session key)."""
-    user = authenticate(
-        request,
-        username=lti_user.edx_user.get_username(),
-        lti_user_id=lti_user.lti_user_id,
-        lti_consumer=lti_consumer,
-    )
-    if user is None:
-        # The account is active (checked by the caller), so only a missing backend explains it.
-        raise ImproperlyConfigured(
-            "Add 'lti_provider.backends.LtiBackend' to AUTHENTICATION_BACKENDS."
-        )
-    login(request, user)
+    """Log ``lti_user``'s account in as ``LtiBackend`` would (rotates the session key).
+
+    The caller has just read the link with its account and checked that the
+    account is active, which is all ``LtiBackend.authenticate`` checks: the
+    login names the backend instead of querying the link a second time.
+    """
+    if not app_settings.lti_backend_enabled:
+        raise ImproperlyConfigured(f"Add {LTI_BACKEND!r} to AUTHENTICATION_BACKENDS.")
+    login(request, lti_user.edx_user, backend=LTI_BACKEND)
 
 
 def _new_user() -> Any:
