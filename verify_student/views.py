@@ -64,6 +64,9 @@ def results_callback(request: HttpRequest) -> HttpResponse:
         return _bad_request("Access key invalid")
 
     receipt_id = body.get("EdX-ID")
+    if any("\x00" in value for value in body.values() if isinstance(value, str)):
+        # PostgreSQL text cannot hold NUL: refused here rather than by a DataError (500).
+        return _bad_request("NUL characters are not allowed.")
     try:
         outcome = api.record_review_result(
             str(receipt_id),
