@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/verify_lti
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: test lint check-migrations typecheck test-sqlite test-postgres demo browser-test clean
+.PHONY: bench test lint check-migrations typecheck test-sqlite test-postgres demo browser-test clean stack stack-stop stack-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,3 +63,30 @@ browser-test: $(STAMP)
 
 clean:
 	rm -rf .demo build *.egg-info .mypy_cache .ruff_cache
+
+# The scale-out profile (issue 9, docs/SCALING.md): PostgreSQL, Redis, moto's S3 server,
+# two gunicorn web servers (2 workers each), the reviewer stand-in and a Celery worker,
+# all on 127.0.0.1, pids and logs under .stack/. `make stack-stop` ends them all.
+STACK_STAMP := $(VENV)/.installed-stack
+
+$(STACK_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test,stack]"
+	touch $(STACK_STAMP)
+
+stack: $(STACK_STAMP)
+	$(BIN)/python -m stack.run start
+
+# The end-to-end tests against the running stack; fails (does not skip) when it is down.
+stack-test: $(STACK_STAMP)
+	@$(BIN)/python -m stack.run status >/dev/null || { echo "the stack is not (fully) up: make stack"; $(BIN)/python -m stack.run status; exit 1; }
+	STACK_URL=$$($(BIN)/python -m stack.run url) $(BIN)/pytest -q -m stack tests/stack $(PYTEST_ARGS)
+
+stack-stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m stack.run stop; fi
+
+# The performance bars of issue 7 (ratios measured side by side; never part of `make test`).
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m benchmarks
