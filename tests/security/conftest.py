@@ -37,7 +37,7 @@ settings.load_profile(_profile())
 
 # Recognised by tests/log_guard.py ("consumer-secret"), so a leak fails the test.
 CONSUMER_SECRET = "consumer-secret-security-7f3a"
-OTHER_SECRET = "consumer-secret-security-other-91c2"
+OTHER_SECRET = "consumer-secret-other-91c2"
 
 
 @pytest.fixture
