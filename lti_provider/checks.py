@@ -1,57 +1,50 @@
-"""System checks on the LTI provider's settings (``manage.py check``)."""
+"""System checks: settings that would break LTI launches inside a consumer's iframe.
+
+A consumer shows the tool in an iframe on its own site, so every request the
+tool receives there is cross-site: browsers send a cookie with it only when
+the cookie is ``SameSite=None`` and ``Secure``. Otherwise the session made by
+a launch, and the CSRF cookie of the login page, are dropped, and the
+login-and-resume flow cannot finish inside the frame.
+
+These read Django's own cookie settings (not this app's), so they are read
+here rather than through ``conf.py``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
-from django.core.cache import caches
-from django.core.cache.backends.dummy import DummyCache
-from django.core.cache.backends.filebased import FileBasedCache
-from django.core.cache.backends.locmem import LocMemCache
-from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from lti_provider.conf import app_settings
 
-#: Caches a replayed launch can get past: each process (or host) has its own
-#: (LocMemCache, FileBasedCache), or nothing is stored at all (DummyCache).
-#: FileBasedCache's ``add`` is not atomic either, so two racing replays can both win.
-PROCESS_LOCAL_CACHES = (LocMemCache, DummyCache, FileBasedCache)
+_COOKIES = (
+    ("session", "SESSION_COOKIE_SAMESITE", "SESSION_COOKIE_SECURE", "lti_provider.W001"),
+    ("CSRF", "CSRF_COOKIE_SAMESITE", "CSRF_COOKIE_SECURE", "lti_provider.W002"),
+)
 
 
-@checks.register(checks.Tags.caches, checks.Tags.security)
-def check_nonce_cache_is_shared(
-    app_configs: Any = None, **kwargs: Any
-) -> list[checks.CheckMessage]:
-    """Warn when launches are on, DEBUG is off and the nonce store is process-local.
-
-    Spent nonces live in ``LTI_PROVIDER['CACHE_ALIAS']``: unless every web
-    process reads the same cache, a launch replayed to another process passes.
-    """
-    if not app_settings.enabled or app_settings.debug:
+@checks.register(checks.Tags.security)
+def check_cross_site_cookies(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when the LTI provider is on and its cookies would be dropped in an iframe."""
+    if not app_settings.enabled:
         return []
-    alias = app_settings.cache_alias
-    # The backend's class, not an instance: no client library loaded, no connection made.
-    try:
-        backend = import_string(caches.settings[alias]["BACKEND"])
-    except (KeyError, ImportError) as exc:
-        return [
-            checks.Error(
-                f"LTI_PROVIDER['CACHE_ALIAS'] = {alias!r} names no usable cache ({exc}).",
-                hint="Name a cache in CACHES shared by every web process (Redis or Memcached).",
-                id="lti_provider.E090",
+    warnings: list[checks.CheckMessage] = []
+    for cookie, samesite_name, secure_name, check_id in _COOKIES:
+        samesite = getattr(settings, samesite_name, "Lax")
+        secure = bool(getattr(settings, secure_name, False))
+        if str(samesite) == "None" and secure:
+            continue
+        warnings.append(
+            checks.Warning(
+                f"The {cookie} cookie is SameSite={samesite!s}"
+                f"{'; Secure' if secure else ' without Secure'}: browsers drop it in a "
+                "consumer's cross-site iframe, so LTI launches there lose their login.",
+                hint=f'Set {samesite_name} = "None" and {secure_name} = True (HTTPS only), '
+                "or have consumers open the tool in a new window.",
+                obj="settings",
+                id=check_id,
             )
-        ]
-    if not issubclass(backend, PROCESS_LOCAL_CACHES):
-        return []
-    return [
-        checks.Warning(
-            f"The LTI nonce store, cache {alias!r} ({backend.__name__}), is not shared "
-            "between processes: a launch replayed to another web process would be accepted.",
-            hint=(
-                "Point LTI_PROVIDER['CACHE_ALIAS'] at a shared cache, e.g. "
-                "django.core.cache.backends.redis.RedisCache (see docs/SCALING.md)."
-            ),
-            id="lti_provider.W090",
         )
-    ]
+    return warnings

@@ -52,3 +52,14 @@ def other_consumer(db):
     return LtiConsumerFactory(
         consumer_key="other-key", consumer_secret=OTHER_SECRET, instance_guid=None
     )
+
+
+@pytest.fixture
+def login_page(settings):
+    """A ``registration/login.html`` for Django's LoginView (the suite has none)."""
+    import copy
+    from pathlib import Path
+
+    templates = copy.deepcopy(settings.TEMPLATES)
+    templates[0]["DIRS"] = [Path(__file__).resolve().parent / "templates", *templates[0]["DIRS"]]
+    settings.TEMPLATES = templates
