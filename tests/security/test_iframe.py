@@ -20,10 +20,7 @@ CROSS_SITE = {
     "CSRF_COOKIE_SAMESITE": "None",
     "CSRF_COOKIE_SECURE": True,
 }
-LMS = "https://consumer-lms.example.org"
-TEMPLATES_DIR = (
-    Path(__file__).resolve().parent / "templates"
-)  # a login page for the flow  # the consumer's site: every request is cross-site
+LMS = "https://consumer-lms.example.org"  # the consumer's site: every request is cross-site
 
 
 def assert_cross_site_cookie(response, name: str) -> None:
