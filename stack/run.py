@@ -191,6 +191,7 @@ def start_postgres(state: dict[str, Any]) -> None:
         log(f"starting PostgreSQL cluster {' '.join(cluster)}")
         subprocess.run(["pg_ctlcluster", *cluster, "start"], check=False)  # noqa: S603, S607
         state["pg_cluster_started"] = cluster
+        STATE_FILE.write_text(json.dumps(state, indent=2))  # so a failed start stops it
         wait_for("PostgreSQL", reachable)
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')

@@ -12,6 +12,7 @@ and ``tests/lti_provider/test_tasks.py`` (superseded versions are never sent).
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import threading
@@ -105,6 +106,45 @@ def post_launch(
         allow_redirects=False,
         timeout=30,
     )
+
+
+# -- the processes --------------------------------------------------------------------------
+def children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and stat[0] != "Z":
+                found.append(int(proc.name))
+    return found
+
+
+def listening_ports() -> dict[int, str]:
+    """Listening TCP sockets: port -> local address (IPv4 and IPv6)."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A":  # LISTEN
+                address, port = local.rsplit(":", 1)
+                found[int(port, 16)] = address
+    return found
+
+
+def test_four_web_workers_a_reviewer_and_a_celery_worker_on_loopback_only(stack: Stack) -> None:
+    pids = {
+        path.stem: json.loads(path.read_text())["pid"]
+        for path in (STACK_DIR / "pids").glob("*.pid")
+    }
+    assert set(pids) == {"redis", "moto", "web_a", "web_b", "reviewer", "worker"}
+    assert [len(children(pids[name])) for name in ("web_a", "web_b", "reviewer")] == [2, 2, 1]
+    assert len(children(pids["worker"])) == 2  # the prefork pool
+    listening = listening_ports()
+    for name, port in stack.ports.items():
+        assert listening.get(port) == "0100007F", f"{name} does not listen on 127.0.0.1 only"
 
 
 # -- verification: web A -> worker -> reviewer -> callback on web B -> approved --------------
