@@ -14,6 +14,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.factories import LtiConsumerFactory
+from tests.verify_student.conftest import (  # noqa: F401  (the S3 and reviewer fixtures)
+    moto_server,
+    reviewer,
+    s3_photos,
+)
 
 _COMMON = {
     "deadline": None,  # a request through the whole stack takes what it takes
