@@ -1,0 +1,196 @@
+"""Results callback throughput under 8 concurrent clients, against a real server.
+
+Bar: on PostgreSQL, ``verify_student_results_callback`` serves >= 0.5x the
+requests per second of a bare JSON view on the same server, with zero errors.
+
+Setup: gunicorn (``benchmarks.wsgi``, gthread, 2 workers x 4 threads,
+persistent database connections) on 127.0.0.1; 8 client threads with one
+keep-alive connection each. Every callback is a signed PASS for a distinct
+attempt seeded as ``submitted``; bodies and signatures are made beforehand.
+Phases alternate bare, callback, bare, callback ...; throughput medians.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from email.utils import formatdate
+
+from benchmarks.common import figure, main_for, use_database
+
+AREA = "results callback"
+CLIENTS = 8
+PER_CLIENT = 40  # requests per client per phase
+ROUNDS = 5
+BAR = 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
+    server = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "benchmarks.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/bench/bare-json")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("the benchmark server did not start")
+
+
+def run_phase(port: int, requests: list[tuple[str, bytes, dict[str, str]]]) -> tuple[float, int]:
+    """Send ``requests`` over CLIENTS keep-alive connections; (seconds, errors)."""
+    shares = [requests[i::CLIENTS] for i in range(CLIENTS)]
+    errors = [0] * CLIENTS
+    barrier = threading.Barrier(CLIENTS + 1)
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        barrier.wait()
+        for path, body, headers in shares[index]:
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[index] += 1
+            except OSError:
+                errors[index] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.close()
+        barrier.wait()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    barrier.wait()
+    elapsed = time.perf_counter() - start
+    for thread in threads:
+        thread.join()
+    return elapsed, sum(errors)
+
+
+def signed_callbacks(receipt_ids: list[str]) -> list[tuple[str, bytes, dict[str, str]]]:
+    from django.urls import reverse
+
+    from verify_student import ssencrypt
+    from verify_student.conf import app_settings
+
+    path = reverse("verify_student_results_callback")
+    out = []
+    for receipt_id in receipt_ids:
+        body = {"EdX-ID": receipt_id, "Result": "PASS", "Reason": "", "MessageType": "verified"}
+        date = formatdate(usegmt=True)
+        # As the reviewer signs it: the Date header and the body's keys (not Content-Type).
+        _, _, authorization = ssencrypt.generate_signed_message(
+            "POST", {"Date": date}, body, app_settings.api_access_key, app_settings.api_secret_key
+        )
+        headers = {"Date": date, "Content-Type": "application/json", "Authorization": authorization}
+        out.append((path, json.dumps(body).encode(), headers))
+    return out
+
+
+def run(db: str) -> None:
+    with use_database("postgres", "verify_lti_bench_callback") as label:
+        from django.contrib.auth import get_user_model
+        from django.db import connections
+
+        from verify_student.models import SoftwareSecurePhotoVerification as Attempt
+
+        per_phase = CLIENTS * PER_CLIENT
+        users = get_user_model().objects.bulk_create(
+            get_user_model()(username=f"reviewed{i}", password="!") for i in range(200)
+        )
+        attempts = Attempt.objects.bulk_create(
+            Attempt(user=users[i % len(users)], status="submitted", photo_id_key="k")
+            for i in range(per_phase * (ROUNDS + 1))
+        )
+        receipts = [a.receipt_id for a in attempts]
+        callbacks = signed_callbacks(receipts)
+        bare = [("/bench/bare-json", b"{}", {"Content-Type": "application/json"})] * per_phase
+        connections.close_all()
+
+        port = free_port()
+        server = start_server(port)
+        try:
+            run_phase(port, bare)  # warm both paths in every worker
+            run_phase(port, callbacks[:per_phase])
+            rates: dict[str, list[float]] = {"bare JSON view": [], "results callback": []}
+            errors = {"bare JSON view": 0, "results callback": 0}
+            for r in range(ROUNDS):
+                for name in rates:
+                    batch = (
+                        bare
+                        if name == "bare JSON view"
+                        else callbacks[per_phase * (r + 1) : per_phase * (r + 2)]
+                    )
+                    elapsed, failed = run_phase(port, batch)
+                    rates[name].append(len(batch) / elapsed)
+                    errors[name] += failed
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        approved = Attempt.objects.filter(status="approved").count()
+        medians = {name: statistics.median(values) for name, values in rates.items()}
+        ratio = medians["results callback"] / medians["bare JSON view"]
+        total_errors = sum(errors.values())
+        figure(
+            AREA,
+            "results callback vs bare JSON view: requests per second, 8 clients",
+            setup=(
+                f"{label} on 127.0.0.1; gunicorn gthread 2 workers x 4 threads; "
+                f"{CLIENTS} keep-alive client threads in the benchmark process; "
+                f"{per_phase} requests per phase, {ROUNDS} interleaved rounds, medians; "
+                "each callback a signed PASS for a distinct submitted attempt"
+            ),
+            values={
+                "results callback": f"{medians['results callback']:.0f} req/s  "
+                f"({errors['results callback']} errors)",
+                "bare JSON view": f"{medians['bare JSON view']:.0f} req/s  "
+                f"({errors['bare JSON view']} errors)",
+                "attempts approved / callbacks sent": f"{approved} / {per_phase * (ROUNDS + 1)}",
+            },
+            ratio=ratio,
+            bar=f">= {BAR}x the bare view's throughput, zero errors",
+            passed=ratio >= BAR and total_errors == 0 and approved == per_phase * (ROUNDS + 1),
+        )
+
+
+if __name__ == "__main__":
+    main_for(run, choices=("postgres",))
