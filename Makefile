@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/verify_lti
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: bench test lint check-migrations typecheck test-sqlite test-postgres demo browser-test clean stack stack-stop stack-test
+.PHONY: load bench test lint check-migrations typecheck test-sqlite test-postgres demo browser-test clean stack stack-stop stack-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,3 +90,8 @@ stack-stop:
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[test,bench]"
 	$(BIN)/python -m benchmarks
+
+# Issue 8's load run: 2,000 signed launches + 2,000 signed callbacks at concurrency 16
+# against gunicorn on 127.0.0.1 with PostgreSQL (a fresh database next to PG_URL's).
+load: $(STAMP)
+	PG_URL="$(PG_URL)" $(BIN)/python tests/load/load.py
