@@ -27,7 +27,6 @@ from .models import (
     PhotoReviewAccess,
     SkippedReverification,
     SoftwareSecurePhotoVerification,
-    VerificationCheckpoint,
     VerificationDeadline,
     VerificationStatus,
 )
@@ -196,40 +195,19 @@ def record_review_result(
         raise UnknownResultError(
             f"Result {result} not understood. Known results: PASS, FAIL, SYSTEM FAIL"
         )
-    reason_text = _reason_text(reason)
-    error_code = str(message_type or "")[:50]
-    with transaction.atomic():
-        attempt = (
-            SoftwareSecurePhotoVerification.objects.select_for_update()
-            .filter(receipt_id=receipt_id)
-            .first()
-        )
-        if attempt is None:
-            raise UnknownReceiptError(f"edX ID {receipt_id} not found")
-        before = (attempt.status, attempt.error_msg, attempt.error_code)
-        repeated = {
-            "PASS": before[0] == statuses.APPROVED,
-            "FAIL": before == (statuses.DENIED, reason_text, error_code),
-            "SYSTEM FAIL": before[0] in statuses.DECIDED
-            or before == (statuses.MUST_RETRY, reason_text, error_code),
-        }[result]
-        if not repeated:
-            service = "SoftwareSecure"
-            if result == "PASS":
-                attempt.approve(service=service)
-            elif result == "FAIL":
-                attempt.deny(reason_text, error_code=error_code, reviewing_service=service)
-            else:
-                attempt.system_error(reason_text, error_code=error_code, reviewing_service=service)
-        changed = before != (attempt.status, attempt.error_msg, attempt.error_code)
-        status = REVIEW_RESULTS[result]
-        if changed:
-            checkpoints = list(VerificationCheckpoint.objects.filter(photo_verification=attempt))
-            VerificationStatus.add_status_from_checkpoints(checkpoints, attempt.user, status)
-            if checkpoints and IcrvStatusEmailsConfiguration.current().enabled:
-                transaction.on_commit(
-                    lambda: _queue_icrv_email(attempt.user_id, checkpoints[0].pk, status)
-                )
+    attempt = SoftwareSecurePhotoVerification.objects.filter(receipt_id=receipt_id).first()
+    if attempt is None:
+        raise UnknownReceiptError(f"edX ID {receipt_id} not found")
+    decision = {"PASS": "approve", "FAIL": "deny", "SYSTEM FAIL": "system_error"}[result]
+    status = REVIEW_RESULTS[result]
+    # apply_review is its own locked transaction (no savepoint when called alone).
+    checkpoints = attempt.apply_review(
+        decision, _reason_text(reason), str(message_type or "")[:50], service="SoftwareSecure"
+    )
+    changed = checkpoints is not None
+    if checkpoints and IcrvStatusEmailsConfiguration.current().enabled:
+        first = checkpoints[0].pk
+        transaction.on_commit(lambda: _queue_icrv_email(attempt.user_id, first, status))
     log.info("Review result %s recorded for receipt %s (changed=%s).", result, receipt_id, changed)
     return ReviewResult(attempt=attempt, status=status, changed=changed)
 

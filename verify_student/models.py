@@ -164,15 +164,15 @@ class PhotoVerification(StatusModel):
 
     # -- locking ------------------------------------------------------------------------
     def _lock_and_refresh_status(self) -> None:
-        """Lock this row and take its current status from the database."""
+        """Lock this row and take its current status and error from the database."""
         current = (
             type(self)
             ._default_manager.using(self._state.db)
             .select_for_update()
-            .values_list("status", "status_changed")
+            .values_list("status", "status_changed", "error_msg", "error_code")
             .get(pk=self.pk)
         )
-        self.status, self.status_changed = current
+        self.status, self.status_changed, self.error_msg, self.error_code = current
 
     def _save_transition(self, *fields: str) -> None:
         self.save(update_fields=["status", "status_changed", "updated_at", *fields])
@@ -351,26 +351,40 @@ class PhotoVerification(StatusModel):
         self.status = statuses.READY
         self.save()
 
+    def _record_review(
+        self,
+        status: str,
+        error_msg: str,
+        error_code: str,
+        reviewing_user: Any,
+        reviewing_service: str,
+    ) -> None:
+        log.info(
+            "Verification attempt %s %s by user %s / service %r (code %r).",
+            self.pk,
+            status,
+            getattr(reviewing_user, "pk", reviewing_user),
+            reviewing_service,
+            error_code,
+        )
+        self.error_msg = error_msg
+        self.error_code = error_code
+        self.reviewing_user = reviewing_user
+        self.reviewing_service = reviewing_service
+        self.status = status
+        self._save_transition("error_msg", "error_code", "reviewing_user", "reviewing_service")
+
     @_transition("approve")
     def approve(self, user_id: Any = None, service: str = "") -> None:
         """Approve (from submitted, must_retry, denied); approving twice is a no-op.
 
         ``user_id`` is the reviewing User (the original's parameter name).
         """
-        if self.status == statuses.APPROVED:
-            return
-        log.info(
-            "Verification attempt %s approved by user %s / service %r.",
-            self.pk,
-            getattr(user_id, "pk", user_id),
-            service,
-        )
-        self.error_msg = ""
-        self.error_code = ""
-        self.reviewing_user = user_id
-        self.reviewing_service = service
-        self.status = statuses.APPROVED
-        self._save_transition("error_msg", "error_code", "reviewing_user", "reviewing_service")
+        self._approve(user_id, service)
+
+    def _approve(self, reviewing_user: Any, service: str) -> None:
+        if self.status != statuses.APPROVED:
+            self._record_review(statuses.APPROVED, "", "", reviewing_user, service)
 
     @_transition("deny")
     def deny(
@@ -381,19 +395,9 @@ class PhotoVerification(StatusModel):
         reviewing_service: str = "",
     ) -> None:
         """Deny (also overrides an approval, or amends a denial's message)."""
-        log.info(
-            "Verification attempt %s denied by user %s / service %r (code %r).",
-            self.pk,
-            getattr(reviewing_user, "pk", reviewing_user),
-            reviewing_service,
-            error_code,
+        self._record_review(
+            statuses.DENIED, error_msg, error_code, reviewing_user, reviewing_service
         )
-        self.error_msg = error_msg
-        self.error_code = error_code
-        self.reviewing_user = reviewing_user
-        self.reviewing_service = reviewing_service
-        self.status = statuses.DENIED
-        self._save_transition("error_msg", "error_code", "reviewing_user", "reviewing_service")
 
     @_transition("system_error")
     def system_error(
@@ -404,14 +408,49 @@ class PhotoVerification(StatusModel):
         reviewing_service: str = "",
     ) -> None:
         """The reviewer could not process the attempt -> must_retry (no-op once decided)."""
-        if self.status in statuses.DECIDED:
-            return
-        self.error_msg = error_msg
-        self.error_code = error_code
-        self.reviewing_user = reviewing_user
-        self.reviewing_service = reviewing_service
-        self.status = statuses.MUST_RETRY
-        self._save_transition("error_msg", "error_code", "reviewing_user", "reviewing_service")
+        self._system_error(error_msg, error_code, reviewing_user, reviewing_service)
+
+    def _system_error(
+        self, error_msg: str, error_code: str, reviewing_user: Any, reviewing_service: str
+    ) -> None:
+        if self.status not in statuses.DECIDED:
+            self._record_review(
+                statuses.MUST_RETRY, error_msg, error_code, reviewing_user, reviewing_service
+            )
+
+    @_transition("review")
+    def apply_review(
+        self, decision: str, error_msg: str = "", error_code: str = "", service: str = ""
+    ) -> list[VerificationCheckpoint] | None:
+        """A review service's verdict: ``approve``, ``deny`` or ``system_error``.
+
+        One locked transaction: the decision, its history row, and a status
+        row at each checkpoint the attempt was made for. Returns those
+        checkpoints, or None when the verdict repeats what is recorded (then
+        nothing is written: a callback sent twice is idempotent).
+        """
+        before = (self.status, self.error_msg, self.error_code)
+        if decision == "approve":
+            self._approve(None, service)
+            checkpoint_status = VerificationStatus.APPROVED_STATUS
+        elif decision == "deny":
+            if before != (statuses.DENIED, error_msg, error_code):
+                self._record_review(statuses.DENIED, error_msg, error_code, None, service)
+            checkpoint_status = VerificationStatus.DENIED_STATUS
+        elif decision == "system_error":
+            if before != (statuses.MUST_RETRY, error_msg, error_code):
+                self._system_error(error_msg, error_code, None, service)
+            checkpoint_status = VerificationStatus.ERROR_STATUS
+        else:
+            raise ValueError(f"Unknown review decision {decision!r}")
+        if before == (self.status, self.error_msg, self.error_code):
+            return None
+        checkpoints = list(VerificationCheckpoint.objects.filter(photo_verification=self))
+        if checkpoints:
+            VerificationStatus.add_status_from_checkpoints(
+                checkpoints, self.user, checkpoint_status
+            )
+        return checkpoints
 
 
 class _HistoricalStatusBase(models.Model):

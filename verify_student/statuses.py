@@ -24,6 +24,8 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "approve": (MUST_RETRY, SUBMITTED, APPROVED, DENIED),
     "deny": (MUST_RETRY, SUBMITTED, APPROVED, DENIED),
     "system_error": (MUST_RETRY, SUBMITTED, APPROVED, DENIED),
+    # A review service's verdict: one of the three above, in one locked transaction.
+    "review": (MUST_RETRY, SUBMITTED, APPROVED, DENIED),
 }
 
 #: statuses counted as "valid or pending" (the learner signed off, no denial yet)
