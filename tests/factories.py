@@ -66,7 +66,8 @@ class LtiConsumerFactory(DjangoModelFactory):
 
     consumer_name = factory.Sequence(lambda n: f"Consumer {n}")
     consumer_key = factory.Sequence(lambda n: f"key{n}")
-    consumer_secret = factory.Sequence(lambda n: f"secret{n}")
+    # Recognised by tests/log_guard.py ("consumer-secret"): a leak fails the test.
+    consumer_secret = factory.Sequence(lambda n: f"consumer-secret-{n}")
     instance_guid = factory.Sequence(lambda n: f"guid-{n}")
     require_user_account = False
 
