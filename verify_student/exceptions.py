@@ -23,3 +23,25 @@ class SubmissionError(Exception):
 
 class InvalidPhotoError(ValueError):
     """An uploaded image is too large, empty or not a JPEG/PNG."""
+
+
+class UnknownReceiptError(LookupError):
+    """No attempt has the receipt id the reviewer sent."""
+
+
+class UnknownResultError(ValueError):
+    """The reviewer sent a Result other than PASS, FAIL or SYSTEM FAIL."""
+
+
+class PhotosNotDeletedError(PhotoStorageError):
+    """Some stored photos could not be deleted; everything else was done.
+
+    ``paths`` names them. Deleting is idempotent: calling again finishes the job.
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        super().__init__(
+            f"{len(paths)} stored photo(s) could not be deleted ({', '.join(paths)}); "
+            "the storage error was logged. Run the retirement again to finish."
+        )

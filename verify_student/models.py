@@ -418,40 +418,6 @@ class PhotoVerification(StatusModel):
                 statuses.MUST_RETRY, error_msg, error_code, reviewing_user, reviewing_service
             )
 
-    @_transition("review")
-    def apply_review(
-        self, decision: str, error_msg: str = "", error_code: str = "", service: str = ""
-    ) -> list[VerificationCheckpoint] | None:
-        """A review service's verdict: ``approve``, ``deny`` or ``system_error``.
-
-        One locked transaction: the decision, its history row, and a status
-        row at each checkpoint the attempt was made for. Returns those
-        checkpoints, or None when the verdict repeats what is recorded (then
-        nothing is written: a callback sent twice is idempotent).
-        """
-        before = (self.status, self.error_msg, self.error_code)
-        if decision == "approve":
-            self._approve(None, service)
-            checkpoint_status = VerificationStatus.APPROVED_STATUS
-        elif decision == "deny":
-            if before != (statuses.DENIED, error_msg, error_code):
-                self._record_review(statuses.DENIED, error_msg, error_code, None, service)
-            checkpoint_status = VerificationStatus.DENIED_STATUS
-        elif decision == "system_error":
-            if before != (statuses.MUST_RETRY, error_msg, error_code):
-                self._system_error(error_msg, error_code, None, service)
-            checkpoint_status = VerificationStatus.ERROR_STATUS
-        else:
-            raise ValueError(f"Unknown review decision {decision!r}")
-        if before == (self.status, self.error_msg, self.error_code):
-            return None
-        checkpoints = list(VerificationCheckpoint.objects.filter(photo_verification=self))
-        if checkpoints:
-            VerificationStatus.add_status_from_checkpoints(
-                checkpoints, self.user, checkpoint_status
-            )
-        return checkpoints
-
 
 class _HistoricalStatusBase(models.Model):
     """Gives the history table the STATUS choices its copied StatusField needs."""
@@ -601,6 +567,40 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
         self.status = statuses.MUST_RETRY
         self.error_msg = error_msg
         self._save_transition("error_msg")
+
+    @_transition("review")
+    def apply_review(
+        self, decision: str, error_msg: str = "", error_code: str = "", service: str = ""
+    ) -> list[VerificationCheckpoint] | None:
+        """A review service's verdict: ``approve``, ``deny`` or ``system_error``.
+
+        One locked transaction: the decision, its history row, and a status
+        row at each checkpoint the attempt was made for. Returns those
+        checkpoints, or None when the verdict repeats what is recorded (then
+        nothing is written: a callback sent twice is idempotent).
+        """
+        before = (self.status, self.error_msg, self.error_code)
+        if decision == "approve":
+            self._approve(None, service)
+            checkpoint_status = VerificationStatus.APPROVED_STATUS
+        elif decision == "deny":
+            if before != (statuses.DENIED, error_msg, error_code):
+                self._record_review(statuses.DENIED, error_msg, error_code, None, service)
+            checkpoint_status = VerificationStatus.DENIED_STATUS
+        elif decision == "system_error":
+            if before != (statuses.MUST_RETRY, error_msg, error_code):
+                self._system_error(error_msg, error_code, None, service)
+            checkpoint_status = VerificationStatus.ERROR_STATUS
+        else:
+            raise ValueError(f"Unknown review decision {decision!r}")
+        if before == (self.status, self.error_msg, self.error_code):
+            return None
+        checkpoints = list(VerificationCheckpoint.objects.filter(photo_verification=self))
+        if checkpoints:
+            VerificationStatus.add_status_from_checkpoints(
+                checkpoints, self.user, checkpoint_status
+            )
+        return checkpoints
 
     def create_request(
         self, copy_id_photo_from: SoftwareSecurePhotoVerification | None = None
