@@ -446,6 +446,8 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
     # base64(rsa_encrypt(photo ID AES key)), MIME-style lines; about 350 characters.
     photo_id_key = models.TextField(max_length=1024)
     copy_id_photo_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    # When the learner was told this verification expired (once per expiry).
+    expiry_email_date = models.DateTimeField(null=True, blank=True, db_index=True)
 
     IMAGE_LINK_DURATION = 5 * 60 * 60 * 24  # 5 days, in seconds
 

@@ -92,9 +92,31 @@ def test_only_expiries_in_the_range_before_today_are_mailed():
 
     mail.outbox.clear()
     run("--days-range", "7", "--sleep-time", "0")
-    expected = [yesterday_start, yesterday_end, two_days_ago, week_ago]
-    assert recipients() == sorted(a.user.email for a in expected)
+    # Yesterday's were mailed already: each expiry is mailed once.
+    assert recipients() == sorted(a.user.email for a in [two_days_ago, week_ago])
     assert today.user.email not in recipients() and not_yet.user.email not in recipients()
+
+
+def test_a_second_run_the_same_day_mails_nobody_twice():
+    attempt = attempt_expiring(YESTERDAY)
+    run("--sleep-time", "0")
+    attempt.refresh_from_db()
+    assert attempt.expiry_email_date == NOW
+    mail.outbox.clear()
+    output = run("--sleep-time", "0")
+    assert mail.outbox == []
+    assert output.startswith("0 verification(s) expired")
+
+
+def test_a_dry_run_or_a_failed_send_does_not_count_as_mailed(settings, closed_port):
+    attempt = attempt_expiring(YESTERDAY)
+    run("--dry-run", "--sleep-time", "0")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", closed_port
+    with pytest.raises(CommandError):
+        run("--sleep-time", "0")
+    attempt.refresh_from_db()
+    assert attempt.expiry_email_date is None
 
 
 def test_a_daily_run_mails_each_expiry_once(frozen):

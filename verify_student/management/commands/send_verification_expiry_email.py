@@ -4,9 +4,9 @@ An approved attempt expires ``DAYS_GOOD_FOR`` days after it was created. The
 command mails the learners whose latest approved attempt expired in the
 ``--days-range`` days before today (midnight UTC to midnight UTC) and who
 have not verified again since (no newer submitted, approved or must_retry
-attempt). No record of sent emails is kept: the window does that job, so run
-the command once a day with ``--days-range 1`` (the default) and each expiry
-is mailed once. A larger range, or a second run the same day, mails again.
+attempt). Each expiry is mailed once: the attempt's ``expiry_email_date``
+records the email, so a second run, or a wider range, mails nobody twice.
+Run it once a day.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ BODY_TEMPLATE = "verify_student/emails/verification_expiry_body.txt"
 class Command(BatchCommand):
     help = (
         "Email the learners whose approved ID verification expired in the --days-range "
-        "days before today (UTC) and who have not verified again. Run it once a day with "
-        "the default --days-range 1 and each expiry is mailed once. Sends in batches, one "
+        "days before today (UTC) and who have not verified again, once per expiry "
+        "(recorded on the attempt). Run it once a day. Sends in batches, one "
         "mail connection per batch. Exits non-zero, after trying everyone, when an email "
         "could not be sent."
     )
@@ -150,6 +150,9 @@ class Command(BatchCommand):
                     counts["failed"] += 1
                     self.stdout.write(f"user {attempt.user_id}: not sent: {exc}")
                 else:
+                    SoftwareSecurePhotoVerification.objects.filter(pk=attempt.pk).update(
+                        expiry_email_date=timezone.now()
+                    )
                     counts["sent"] += 1
                     self.stdout.write(f"user {attempt.user_id}: mailed (attempt {attempt.pk})")
         finally:
@@ -157,18 +160,23 @@ class Command(BatchCommand):
 
 
 def _expired_unrenewed(start: datetime, end: datetime) -> QuerySet[SoftwareSecurePhotoVerification]:
-    """Approved attempts that expired in [start, end) with no newer valid or pending one."""
+    """Approved attempts that expired in [start, end), not yet mailed, with no newer one."""
     good_for = timedelta(days=app_settings.DAYS_GOOD_FOR)
     newer = SoftwareSecurePhotoVerification.objects.filter(
         user=OuterRef("user"),
         created_at__gt=OuterRef("created_at"),
         status__in=statuses.VALID_OR_PENDING,
     )
-    return SoftwareSecurePhotoVerification.objects.filter(
-        status=statuses.APPROVED,
-        created_at__gte=start - good_for,
-        created_at__lt=end - good_for,
-    ).exclude(Exists(newer))
+    return (
+        SoftwareSecurePhotoVerification.unretired()
+        .filter(
+            status=statuses.APPROVED,
+            created_at__gte=start - good_for,
+            created_at__lt=end - good_for,
+            expiry_email_date__isnull=True,
+        )
+        .exclude(Exists(newer))
+    )
 
 
 def _expiry_email(
