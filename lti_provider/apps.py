@@ -7,6 +7,6 @@ class LtiProviderConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from . import handlers  # registers the score_changed receiver
+        from . import checks, handlers  # noqa: F401  (registers system checks and receivers)
 
         handlers.connect_retirement_receiver()

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "RSA_PRIVATE_KEY_FOR_REVIEW": None,
     "SUBMISSION_MAX_RETRIES": 5,
     "SUBMISSION_RETRY_BACKOFF": 60,
+    "CALLBACK_MAX_AGE": 3600,
     "PHOTO_RETENTION_DAYS": 30,
     "RETIREMENT_SIGNAL": None,
 }
@@ -117,6 +118,11 @@ class AppSettings:
                 f"not {value!r}."
             )
         return value
+
+    @property
+    def CALLBACK_MAX_AGE(self) -> int:
+        """Seconds the reviewer's signed Date may be from now, either way (3600)."""
+        return int(self._get("CALLBACK_MAX_AGE"))
 
     # -- host hooks -----------------------------------------------------------
     @property

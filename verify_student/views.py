@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
@@ -15,6 +19,7 @@ from django.http import (
     HttpResponseBadRequest,
     JsonResponse,
 )
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -38,7 +43,9 @@ def results_callback(request: HttpRequest) -> HttpResponse:
 
     The body's JSON keys and the Date header are signed (HMAC-SHA256); the
     signature and access key are checked in constant time before anything
-    is read from the database.
+    is read from the database. The Date must be within ``CALLBACK_MAX_AGE``
+    of now, and a verdict already applied is not applied again when its
+    signed message is sent again (answered "OK!", changing nothing).
     """
     try:
         body = json.loads(request.body)
@@ -63,6 +70,16 @@ def results_callback(request: HttpRequest) -> HttpResponse:
         log.warning("Results callback refused: bad access key or signature.")
         return _bad_request("Access key invalid")
 
+    if not _callback_is_fresh(headers["Date"]):
+        log.warning("Results callback refused: Date header missing or outside the window.")
+        return _bad_request("Date header missing or outside the accepted window.")
+    replay_key = _callback_replay_key(headers["Authorization"])
+    if cache.get(replay_key):
+        # The same signed verdict, sent again: it was applied once, it is not again
+        # (so a captured PASS cannot undo a later staff decision).
+        log.info("Results callback: a verdict already applied was sent again.")
+        return HttpResponse("OK!", content_type="text/plain")
+
     receipt_id = body.get("EdX-ID")
     if any("\x00" in value for value in body.values() if isinstance(value, str)):
         # PostgreSQL text cannot hold NUL: refused here rather than by a DataError (500).
@@ -81,8 +98,25 @@ def results_callback(request: HttpRequest) -> HttpResponse:
         return _bad_request(f"edX ID {receipt_id} not found")
     except VerificationException:
         return _bad_request(f"edX ID {receipt_id} is not awaiting review")
+    cache.set(replay_key, True, timeout=2 * app_settings.CALLBACK_MAX_AGE)
     log.info("Results callback: receipt %s -> %s.", receipt_id, outcome.status)
     return HttpResponse("OK!", content_type="text/plain")
+
+
+def _callback_is_fresh(date_header: str) -> bool:
+    """The signed Date is within ``CALLBACK_MAX_AGE`` seconds of now, either way."""
+    try:
+        sent = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    return abs((timezone.now() - sent).total_seconds()) <= app_settings.CALLBACK_MAX_AGE
+
+
+def _callback_replay_key(authorization: str) -> str:
+    digest = hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"verify_student.callback_applied.{digest}"
 
 
 def _image_from_request(request: HttpRequest, field: str) -> bytes | None:

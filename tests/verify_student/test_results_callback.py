@@ -1,12 +1,14 @@
 """The reviewer's signed results callback: signature, answers, idempotency."""
 
 import json
+import time
 from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from freezegun import freeze_time
 
 from tests.factories import SoftwareSecurePhotoVerificationFactory
 from verify_student import ssencrypt
@@ -62,6 +64,7 @@ def test_url_name():
     assert reverse("verify_student_results_callback") == URL
 
 
+@freeze_time("2018-01-01 00:05:00")  # the vector's Date, give or take the window
 def test_the_vectors_message_is_accepted(client, settings, attempt):
     """The signing.json callback vector, with our attempt's receipt id."""
     vector = json.loads(DATA.joinpath("signing.json").read_text())["signing"][0]
@@ -255,3 +258,65 @@ def test_icrv_status_email_when_enabled(client, attempt, django_capture_on_commi
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [attempt.user.email]
     assert "approved" in mail.outbox[0].body
+
+
+def test_a_stale_or_missing_date_is_refused(client, attempt):
+    body = body_for(attempt)
+    for date in ["Mon, 01 Jan 2018 00:00:00 GMT", "", "not a date"]:
+        headers = {"Date": date}
+        _m, _s, auth = ssencrypt.generate_signed_message(
+            "POST", headers, body, ACCESS_KEY, SECRET_KEY
+        )
+        response = client.post(
+            URL,
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_DATE=date,
+            HTTP_AUTHORIZATION=auth,
+        )
+        assert response.status_code == 400
+        assert b"Date header" in response.content
+    attempt.refresh_from_db()
+    assert attempt.status == "submitted"
+
+
+def test_the_window_follows_the_setting(client, attempt, settings):
+    settings.VERIFY_STUDENT = {**settings.VERIFY_STUDENT, "CALLBACK_MAX_AGE": 60}
+    body = body_for(attempt)
+    date = formatdate(timeval=time.time() - 120, usegmt=True)
+    _m, _s, auth = ssencrypt.generate_signed_message(
+        "POST", {"Date": date}, body, ACCESS_KEY, SECRET_KEY
+    )
+    response = client.post(
+        URL,
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_DATE=date,
+        HTTP_AUTHORIZATION=auth,
+    )
+    assert response.status_code == 400
+
+
+def test_a_replayed_pass_does_not_undo_a_later_staff_denial(client, attempt, staff_user):
+    from verify_student import api
+
+    body = body_for(attempt)
+    headers = {"Date": formatdate(usegmt=True)}
+    _m, _s, auth = ssencrypt.generate_signed_message("POST", headers, body, ACCESS_KEY, SECRET_KEY)
+
+    def send():
+        return client.post(
+            URL,
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_DATE=headers["Date"],
+            HTTP_AUTHORIZATION=auth,
+        )
+
+    assert send().status_code == 200
+    attempt.refresh_from_db()
+    api.review_attempt(attempt, "deny", staff_user, "The ID is not the learner's.")
+    response = send()  # the captured PASS, sent again
+    assert (response.status_code, response.content) == (200, b"OK!")
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.error_msg) == ("denied", "The ID is not the learner's.")
