@@ -28,7 +28,7 @@ from pylti1p3.service_connector import ServiceConnector
 from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
 from .lti13 import GuardedSession, PlatformRegistration
 from .models import Lti13GradedAssignment, Lti13Registration, LtiConsumer
-from .outcomes import is_composite, read_assignment_score, validate_outcome_url
+from .outcomes import is_composite, read_assignment_score, send_and_log, validate_outcome_url
 
 if TYPE_CHECKING:
     from .launch import LaunchData
@@ -161,22 +161,7 @@ def post_score(assignment: Lti13GradedAssignment, score: float) -> bool:
 
 def send_ags_score(assignment: Lti13GradedAssignment, score: float) -> bool:
     """Send ``score`` for ``assignment``; a failure is logged in full, then re-raised."""
-    try:
-        post_score(assignment, score)
-    except (OutcomeError, ValueError) as exc:
-        logger.error(
-            "AGS: failed to send the score to the LTI 1.3 platform. Assignment: %s, user: %s, "
-            "course: %s, usage: %s, score: %s, error: %s",
-            assignment.pk,
-            assignment.user_id,
-            assignment.course_key,
-            assignment.usage_key,
-            score,
-            exc,
-        )
-        raise
-    logger.info("AGS: score %s sent for LTI 1.3 assignment %s.", score, assignment.pk)
-    return True
+    return send_and_log("AGS", post_score, assignment, score)
 
 
 def send_ags_composite_score(assignment: Lti13GradedAssignment) -> bool:

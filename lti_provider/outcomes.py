@@ -19,7 +19,7 @@ import logging
 import math
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -225,12 +225,21 @@ def send_score_update(assignment: GradedAssignment, score: float) -> bool:
 
     The log line has what is needed to fix the score by hand on the consumer.
     """
+    return send_and_log("Outcome Service", sign_and_send_replace_result, assignment, score)
+
+
+def send_and_log(
+    service: str, send: Callable[[Any, float], object], assignment: Any, score: float
+) -> bool:
+    """``send(assignment, score)``; a failure is logged with what is needed to fix the
+    score by hand on the consumer, then re-raised."""
     try:
-        sign_and_send_replace_result(assignment, score)
+        send(assignment, score)
     except (OutcomeError, ValueError) as exc:
         logger.error(
-            "Outcome Service: failed to update the score on the LTI consumer. "
+            "%s: failed to update the score on the LTI consumer. "
             "Assignment: %s, user: %s, course: %s, usage: %s, score: %s, error: %s",
+            service,
             assignment.pk,
             assignment.user_id,
             assignment.course_key,
@@ -239,7 +248,7 @@ def send_score_update(assignment: GradedAssignment, score: float) -> bool:
             exc,
         )
         raise
-    logger.info("Outcome Service: score %s sent for assignment %s.", score, assignment.pk)
+    logger.info("%s: score %s sent for assignment %s.", service, score, assignment.pk)
     return True
 
 
