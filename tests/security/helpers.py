@@ -11,36 +11,26 @@ from urllib.parse import parse_qsl, urlencode
 from django.apps import apps
 from django.contrib.sessions.models import Session
 from django.test import Client
-from django.urls import reverse
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY
 from oauthlib.oauth1 import Client as OAuthClient
 
+from tests.lti_provider.conftest import (  # noqa: F401  (re-exported for the tests)
+    COURSE_ID,
+    FORM,
+    USAGE_ID,
+    base_params,
+    launch_path,
+)
 from verify_student import ssencrypt
 
-COURSE_ID = "course-v1:Org+Course+Run"
-USAGE_ID = "block-v1:Org+Course+Run+type@problem+block@p1"
-FORM = "application/x-www-form-urlencoded"
 CALLBACK_URL = "/verify_student/results_callback"
 # tests/settings.py's review-service keys.
 ACCESS_KEY = "BBBBBBBBBBBBBBBBBBBB"
 SECRET_KEY = "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
 
 
-def launch_path(course_id: str = COURSE_ID, usage_id: str = USAGE_ID) -> str:
-    return reverse("lti_provider_launch", args=[course_id, usage_id])
-
-
-def launch_params(**overrides: str | None) -> dict[str, str]:
-    params = {
-        "lti_message_type": "basic-lti-launch-request",
-        "lti_version": "LTI-1p0",
-        "resource_link_id": "resource-1",
-        "context_id": "context-1",
-        "user_id": "lti-learner-1",
-        "roles": "Learner",
-    }
-    params.update(overrides)  # type: ignore[arg-type]
-    return {k: v for k, v in params.items() if v is not None}
+# The launch helpers of the lti_provider suite, under this module's names.
+launch_params = base_params
 
 
 def sign_launch(
