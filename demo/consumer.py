@@ -9,7 +9,8 @@
   ``replaceResult`` request's OAuth1 signature (oauthlib's
   ``SignatureOnlyEndpoint``) and ``oauth_body_hash``, keeps the score and
   answers an ``imsx`` success envelope.
-* ``gradebook``: the scores the outcome service received.
+* ``gradebook``: the scores the outcome service received, and those the
+  LTI 1.3 platform (``platform13.py``) received over AGS.
 
 Received scores are kept in the cache: the demo's gradebook lives as long
 as the server does.
@@ -286,8 +287,14 @@ def record_score(consumer: LtiConsumer, sourcedid: str, score: str) -> None:
         "learner": parts[1] if len(parts) == 3 else "",
         "block": dict(DEMO_BLOCKS).get(parts[2], parts[2]) if len(parts) == 3 else "",
         "score": score,
+        "via": "LTI 1.1 / Basic Outcomes",
         "received": timezone.now(),
     }
+    add_gradebook_entry(entry)
+
+
+def add_gradebook_entry(entry: dict) -> None:
+    """Keep a received score, newest first (the LTI 1.3 platform's AGS scores too)."""
     with _gradebook_lock:
         book = cache.get(GRADEBOOK_KEY, [])
         book.insert(0, entry)
@@ -295,5 +302,5 @@ def record_score(consumer: LtiConsumer, sourcedid: str, score: str) -> None:
 
 
 def gradebook(request: HttpRequest) -> HttpResponse:
-    """The scores the consumers' outcome service received, newest first."""
+    """The scores the consumers' and platforms' services received, newest first."""
     return render(request, "demo/lti_gradebook.html", {"entries": cache.get(GRADEBOOK_KEY, [])})

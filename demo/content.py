@@ -3,7 +3,7 @@
 A launched block is a one-question quiz; answering it stores nothing but
 sends ``lti_provider.signals.score_changed``, as a host LMS does when a
 grade changes, and the provider passes the score back to every consumer
-that asked for it.
+that asked for it (LTI 1.1 Basic Outcomes, LTI 1.3 AGS).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from demo.seed import DEMO_BLOCKS
-from lti_provider.models import GradedAssignment, LtiUser
+from lti_provider.models import GradedAssignment, Lti13GradedAssignment, LtiUser
 from lti_provider.signals import score_changed
 
 POINTS_POSSIBLE = 10
@@ -54,9 +54,11 @@ def _page(request: HttpRequest, course_key, usage_key, **extra) -> HttpResponse:
         "identities": LtiUser.objects.filter(edx_user=user)
         .select_related("lti_consumer")
         .order_by("pk"),
-        "assignments": GradedAssignment.objects.filter(user=user, usage_key=usage_key)
-        .select_related("outcome_service__lti_consumer")
-        .order_by("pk"),
+        # Where the score goes: LTI 1.1 outcome services and LTI 1.3 AGS line items.
+        "assignments": [
+            *GradedAssignment.objects.filter(user=user, usage_key=usage_key).order_by("pk"),
+            *Lti13GradedAssignment.objects.filter(user=user, usage_key=usage_key).order_by("pk"),
+        ],
         "form": ScoreForm(initial={"course_id": str(course_key), "usage_id": str(usage_key)}),
         **extra,
     }

@@ -2,7 +2,10 @@
 
 Users get fresh random passwords on every run (returned, never stored in
 the repository); consumers keep the random keys and secrets made the first
-time, so a consumer configured once keeps working.
+time, so a consumer configured once keeps working. Given the URL the demo is
+served at, the LTI 1.3 platforms the sandbox plays are registered too
+(``platform13.seed_registrations``: issuer and endpoints on that URL; the
+tool's and the platform's key pairs are kept).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ REVIEWER_PERMISSIONS = {
         "view_verificationdeadline",
     ],
     "lti_provider": [
+        "view_lti13registration",
         "view_lticonsumer",
         "view_ltiuser",
         "view_gradedassignment",
@@ -66,6 +70,7 @@ REVIEWER_PERMISSIONS = {
 class DemoData:
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # role, username, password
     consumers: list[LtiConsumer] = field(default_factory=list)
+    registrations: list[Any] = field(default_factory=list)  # Lti13Registration
     course_id: str = DEMO_COURSE
     deadline: Any = None
 
@@ -80,8 +85,11 @@ def reviewer_permissions() -> list[Permission]:
 
 
 @transaction.atomic
-def seed(deadline_days: int = 60) -> DemoData:
-    """Create or refresh the demo users, consumers and course deadline."""
+def seed(deadline_days: int = 60, base_url: str | None = None) -> DemoData:
+    """Create or refresh the demo users, consumers and course deadline.
+
+    With ``base_url`` (where the demo is served), also the LTI 1.3 registrations.
+    """
     data = DemoData()
     group, _ = Group.objects.get_or_create(name=REVIEWERS_GROUP)
     group.permissions.set(reviewer_permissions())
@@ -113,4 +121,8 @@ def seed(deadline_days: int = 60) -> DemoData:
         deadline = (timezone.now() + timedelta(days=deadline_days)).replace(microsecond=0)
         VerificationDeadline.set_deadline(DEMO_COURSE, deadline, is_explicit=True)
     data.deadline = deadline
+    if base_url:
+        from demo.platform13 import seed_registrations
+
+        data.registrations = seed_registrations(base_url)
     return data

@@ -10,6 +10,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from demo.consumer import lti11_consumers
+from demo.platform13 import demo_registrations
 from demo.seed import DEMO_COURSE
 from verify_student import api
 from verify_student.services import IDVerificationService
@@ -24,6 +25,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "course_id": DEMO_COURSE,
             "deadline": api.deadline_for_course(DEMO_COURSE),
             "consumers": lti11_consumers(),
+            "registrations": demo_registrations(),
         },
     )
 

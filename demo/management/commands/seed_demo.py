@@ -2,7 +2,8 @@
 
 Fresh random passwords are set and printed on every run; none is stored in
 the repository. Consumer keys and secrets are random, made on the first run,
-and shown on the LTI sandbox page.
+and shown on the LTI sandbox page. The LTI 1.3 registrations point at
+``--url`` (the demo plays the platform there).
 """
 
 from django.core.management.base import BaseCommand
@@ -11,7 +12,7 @@ from demo.seed import seed
 
 
 class Command(BaseCommand):
-    help = "Create or refresh the demo users, LTI consumers and course; print the logins."
+    help = "Create or refresh the demo users, LTI consumers and platforms, course; print logins."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -19,8 +20,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        data = seed()
         url = options["url"]
+        data = seed(base_url=url)
         out = self.stdout
         out.write("")
         out.write(self.style.SUCCESS(f"Demo LMS ready: {url}"))
@@ -36,4 +37,8 @@ class Command(BaseCommand):
         for consumer in data.consumers:
             kind = "requires an account" if consumer.require_user_account else "anonymous"
             out.write(f"  {consumer.consumer_name} ({kind})")
+        out.write(f"LTI 1.3 platforms played by the demo ({url}lti/sandbox/lti13/):")
+        for registration in data.registrations:
+            kind = "requires an account" if registration.require_user_account else "anonymous"
+            out.write(f"  {registration.name} ({kind}), client id {registration.client_id}")
         out.write("")
