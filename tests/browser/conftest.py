@@ -133,6 +133,12 @@ def save_screenshot(page: Any, name: str, **options: Any) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _demo_dir(settings: Any, tmp_path: Path) -> None:
+    """The demo's own files (its LTI 1.3 platform key) in a tmp dir, not the checkout's .demo/."""
+    settings.DEMO_DIR = tmp_path / "demo-dir"
+
+
 @dataclass
 class DemoSite:
     url: str
