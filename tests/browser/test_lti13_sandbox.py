@@ -28,7 +28,7 @@ from playwright.sync_api import expect
 from demo.consumer import GRADEBOOK_KEY
 from demo.platform13 import ASSERTION_TYPE, SCORE_SCOPE, seed_registrations
 from lti_provider.models import Lti13GradedAssignment, Lti13Registration, LtiUser
-from tests.browser.conftest import DemoSite, fill_login, use_demo_settings
+from tests.browser.conftest import DemoSite, fill_login, save_screenshot, use_demo_settings
 
 REQUIRING = "Demo LTI 1.3 platform"
 OPEN = "Demo LTI 1.3 open platform"
@@ -56,6 +56,7 @@ def launch13(
     """From the sandbox, choose LTI 1.3 and launch as the platform would."""
     page.goto(f"{site.url}/lti/sandbox/")
     page.get_by_role("link", name="LTI 1.3").click()
+    expect(page.locator("#tab-lti13")).to_have_attribute("aria-current", "page")
     page.select_option("#id_registration", value=str(registration(platform).pk))
     page.fill("#id_sub", sub)
     page.set_checked("#id_send_email", email is not None)
@@ -69,6 +70,8 @@ def launch13(
 @pytest.mark.django_db(transaction=True)
 def test_a_13_launch_requiring_an_account_logs_in_resumes_links_and_grades(site13, new_page):
     page = new_page(width=390, height=844)
+    page.goto(f"{site13.url}/lti/sandbox/lti13/")
+    save_screenshot(page, "lti13-sandbox.png", full_page=True)
     launch13(page, site13, REQUIRING, "platform-learner-42")
 
     # OIDC login -> the platform's auth endpoint -> id_token posted to the tool; not
@@ -104,6 +107,7 @@ def test_a_13_launch_requiring_an_account_logs_in_resumes_links_and_grades(site1
     expect(rows.locator(".learner")).to_have_text("platform-learner-42")
     expect(rows.locator(".score")).to_have_text("0.8")
     expect(rows.locator(".via")).to_have_text("LTI 1.3 / AGS")
+    save_screenshot(page, "lti13-gradebook.png", full_page=True)
 
 
 @pytest.mark.browser
