@@ -4,7 +4,7 @@ An attempt's status is changed only by its state machine, through
 ``api.review_attempt`` and ``api.resubmit``: the change form shows it read
 only, the actions report per row what happened (a refused transition is a
 message, never an error page), and reverting to a historical version is
-disabled. The review page decrypts the photos in memory (``review.py``) for
+disabled. The review page (``admin_review.py``) decrypts the photos in memory for
 staff holding ``verify_student.review_photos``; each image served is logged
 in ``PhotoReviewAccess``. The sealed photo-ID key is never shown. Photos
 deleted on purpose (retention, retirement) are reported as such, with the
@@ -23,20 +23,24 @@ from config_models.admin import ConfigurationModelAdmin
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy, ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import api, review, statuses
+from . import api
+from .admin_review import (
+    _PAST,
+    REVIEW_PERMISSION,
+    DenyReasonForm,
+    PhotoReviewMixin,
+    photos_deleted_note,
+)
 from .exceptions import VerificationException
 from .models import (
     IcrvStatusEmailsConfiguration,
@@ -51,19 +55,8 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
-REVIEW_PERMISSION = "verify_student.review_photos"
 EXPORT_PERMISSION = "verify_student.export_verification_data"
 Attempt = SoftwareSecurePhotoVerification
-
-
-class DenyReasonForm(forms.Form):
-    """The reason a denial is given; the learner is shown it."""
-
-    reason = forms.CharField(
-        label=gettext_lazy("Reason for the denial"),
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
-    )
 
 
 class AttemptForm(forms.ModelForm):
@@ -91,7 +84,7 @@ def _describe(attempt: Attempt) -> str:
 
 
 @admin.register(SoftwareSecurePhotoVerification)
-class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
+class SoftwareSecurePhotoVerificationAdmin(PhotoReviewMixin, SimpleHistoryAdmin):
     list_display = ("id", "user", "status", "receipt_id", "submitted_at", "updated_at")
     list_filter = ("status", "created_at", "submitted_at", "updated_at")
     search_fields = ("receipt_id", "user__username", "user__email")
@@ -281,114 +274,6 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
     def resubmit_attempts(self, request: HttpRequest, queryset: QuerySet[Attempt]) -> None:
         self._apply_each(request, queryset, api.resubmit, "resubmit")
 
-    # -- the review page ----------------------------------------------------------------
-    def get_urls(self) -> list[URLPattern]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        wrap = self.admin_site.admin_view
-        return [
-            path("<path:object_id>/review/", wrap(self.review_view), name=f"{prefix}_review"),
-            path(
-                "<path:object_id>/review/<str:image>/",
-                wrap(self.review_image_view),
-                name=f"{prefix}_review_image",
-            ),
-            *super().get_urls(),
-        ]
-
-    def _review_url(self, pk: Any, image: str | None = None) -> str:
-        prefix = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}"
-        if image is None:
-            return reverse(f"{prefix}_review", args=[pk])
-        return reverse(f"{prefix}_review_image", args=[pk, image])
-
-    def _reviewable_attempt(self, request: HttpRequest, object_id: str) -> Attempt:
-        if not request.user.has_perm(REVIEW_PERMISSION):
-            raise PermissionDenied
-        attempt = self.get_object(request, unquote(object_id))
-        if attempt is None:
-            raise Http404("No such verification attempt.")
-        return attempt
-
-    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The attempt, its decrypted photos, approve / deny, and who viewed and decided."""
-        attempt = self._reviewable_attempt(request, object_id)
-        can_decide = self.has_change_permission(request, attempt)
-        deny_form = DenyReasonForm()
-        if request.method == "POST":
-            if not can_decide:
-                raise PermissionDenied
-            decision = request.POST.get("decision")
-            if decision == "approve":
-                return self._decide_on_review_page(request, attempt, "approve")
-            if decision == "deny":
-                deny_form = DenyReasonForm(request.POST)
-                if deny_form.is_valid():
-                    reason = deny_form.cleaned_data["reason"]
-                    return self._decide_on_review_page(request, attempt, "deny", reason)
-            else:
-                self.message_user(request, "Unknown decision.", messages.ERROR)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Review verification attempt {attempt.pk}",
-            "opts": self.opts,
-            "original": attempt,
-            "photos": self._photos(attempt),
-            "photo_id_review": review.photo_id_review_enabled(),
-            "can_decide": can_decide and attempt.status in statuses.ALLOWED_FROM["deny"],
-            "deny_form": deny_form,
-            "history": attempt.history.select_related("history_user", "reviewing_user")[:50],
-            "accesses": attempt.review_accesses.select_related("user")[:50],
-        }
-        return TemplateResponse(request, "verify_student/admin/review.html", context)
-
-    def _photos(self, attempt: Attempt) -> list[dict[str, str]]:
-        if attempt.photos_deleted_at:  # no storage call: they are gone on purpose
-            return [
-                {"label": label, "problem": f"{photos_deleted_note(attempt)}.", "url": ""}
-                for label in ("face photo", "photo ID")
-            ]
-        return [
-            {
-                "label": photo.label,
-                "problem": photo.problem,
-                "url": self._review_url(attempt.pk, photo.image) if photo.available else "",
-            }
-            for photo in review.reviewable_photos(attempt)
-        ]
-
-    def _decide_on_review_page(
-        self, request: HttpRequest, attempt: Attempt, decision: str, reason: str = ""
-    ) -> HttpResponse:
-        attempt._history_user = request.user  # type: ignore[attr-defined]
-        try:
-            api.review_attempt(attempt, decision, request.user, reason)
-        except VerificationException as exc:
-            self.message_user(request, f"Not {_PAST[decision]}: {exc}", messages.ERROR)
-        else:
-            self.message_user(request, f"Attempt {attempt.pk} {_PAST[decision]}.", messages.SUCCESS)
-        return HttpResponseRedirect(self._review_url(attempt.pk))
-
-    def review_image_view(self, request: HttpRequest, object_id: str, image: str) -> HttpResponse:
-        """One decrypted image, straight from memory; never cached, every serving logged."""
-        attempt = self._reviewable_attempt(request, object_id)
-        if image not in review.IMAGES:
-            raise Http404("No such image.")
-        if attempt.photos_deleted_at:
-            photo = review.ReviewPhoto(image, problem=f"{photos_deleted_note(attempt)}.")
-        else:
-            photo = review.load_photo(attempt, image)
-        if photo.available:
-            review.record_view(attempt, request.user, image)
-            response = HttpResponse(photo.data, content_type=photo.content_type)
-            response["Content-Disposition"] = "inline"
-        else:
-            response = HttpResponse(
-                photo.problem, content_type="text/plain; charset=utf-8", status=404
-            )
-        response["X-Content-Type-Options"] = "nosniff"
-        add_never_cache_headers(response)
-        return response
-
     # -- data export --------------------------------------------------------------------
     def has_export_verification_data_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm(EXPORT_PERMISSION))
@@ -423,20 +308,6 @@ class SoftwareSecurePhotoVerificationAdmin(SimpleHistoryAdmin):
         return response
 
 
-def photos_deleted_note(attempt: Attempt) -> str:
-    """``Photos deleted on <date> (...)``: deleted on purpose, not missing from storage."""
-    assert attempt.photos_deleted_at is not None
-    reason = "account retirement" if attempt.retired_at else "retention period over"
-    when = date_format(timezone.localtime(attempt.photos_deleted_at), "DATETIME_FORMAT")
-    return f"Photos deleted on {when} ({reason})"
-
-
-_PAST = {
-    "approve": "approved",
-    "deny": "denied",
-    "retry": "marked for retry",
-    "resubmit": "queued for resubmission",
-}
 _UNCHANGED = {
     "approve": "already approved",
     "deny": "already denied for this reason",
