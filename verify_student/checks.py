@@ -78,3 +78,24 @@ def check_callback_is_https(app_configs: Any = None, **kwargs: Any) -> list[chec
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.compatibility)
+def check_policy_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Report malformed retention and hook settings (read at use otherwise).
+
+    A malformed ``RETIREMENT_SIGNAL`` needs no check: connecting its receiver at
+    start-up already fails with ``ImproperlyConfigured``.
+    """
+    probes = (
+        (lambda: app_settings.PHOTO_RETENTION_DAYS, "E007"),
+        (lambda: app_settings.FULL_NAME_RESOLVER, "E008"),
+        (lambda: app_settings.CHECKPOINT_NAME_RESOLVER, "E008"),
+    )
+    errors: list[checks.CheckMessage] = []
+    for probe, code in probes:
+        try:
+            probe()
+        except ImproperlyConfigured as exc:
+            errors.append(checks.Error(str(exc), id=f"verify_student.{code}"))
+    return errors

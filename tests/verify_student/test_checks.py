@@ -132,3 +132,20 @@ def test_legacy_storage_keys_are_mapped(software_secure):
         "SK",
         "photos",
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"PHOTO_RETENTION_DAYS": -1}, "verify_student.E007"),
+        ({"PHOTO_RETENTION_DAYS": "30"}, "verify_student.E007"),
+        ({"FULL_NAME_RESOLVER": "nowhere.at_all"}, "verify_student.E008"),
+        ({"CHECKPOINT_NAME_RESOLVER": "nowhere.at_all"}, "verify_student.E008"),
+    ],
+)
+def test_policy_settings_are_checked(settings, changes, code):
+    from verify_student.checks import check_policy_settings
+
+    assert check_policy_settings() == []
+    settings.VERIFY_STUDENT = {**settings.VERIFY_STUDENT, **changes}
+    assert ids(check_policy_settings()) == [code]
