@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.local_server import serve_on_loopback
 
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
@@ -201,26 +202,13 @@ def _handler(platform: Platform) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-
 @pytest.fixture(name="platform")
 def platform_fixture():
     """A running ``Platform`` on a free 127.0.0.1 port."""
     state = Platform()
-    httpd = _QuietServer(("127.0.0.1", 0), _handler(state))
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
+    with serve_on_loopback(_handler(state), quiet_errors=False) as httpd:
+        state.port = httpd.server_address[1]
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 # --- the tool's side, as a platform admin and a browser drive it ---------------------

@@ -18,15 +18,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pytest
 from lxml import etree
 from oauthlib.oauth1.rfc5849 import signature, utils
+
+from tests.local_server import serve_on_loopback
 
 NS = {"ns": "http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0"}
 
@@ -167,30 +168,13 @@ def _handler(server_state: OutcomeServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that hangs up early (e.g. on an oversized reply) is expected.
-        pass
-
-
 @pytest.fixture(name="outcome_server")
 def outcome_server_fixture():
     """A running ``OutcomeServer`` on a free 127.0.0.1 port."""
     state = OutcomeServer()
-    httpd = _QuietServer(("127.0.0.1", 0), _handler(state))
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
+    with serve_on_loopback(_handler(state), quiet_errors=True) as httpd:
+        state.port = httpd.server_address[1]
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 @pytest.fixture(name="closed_port_url")
