@@ -19,13 +19,14 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def serve_on_loopback(
-    handler: type[BaseHTTPRequestHandler], *, quiet_errors: bool = False
+    handler: type[BaseHTTPRequestHandler], *, quiet_errors: bool = False, port: int = 0
 ) -> Iterator[ThreadingHTTPServer]:
     """Serve ``handler`` until the block ends; ``server_address[1]`` is the port.
 
-    ``quiet_errors`` hides the tracebacks of clients that hang up early.
+    ``port`` 0 picks a free one. ``quiet_errors`` hides the tracebacks of
+    clients that hang up early.
     """
-    httpd = _Server(("127.0.0.1", 0), handler)
+    httpd = _Server(("127.0.0.1", port), handler)
     httpd.quiet_errors = quiet_errors
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
-import threading
-from http.server import ThreadingHTTPServer
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,7 +21,8 @@ from django.db import DatabaseError, connection, transaction
 
 from lti_provider import outcomes, tasks
 from tests.factories import SoftwareSecurePhotoVerificationFactory, UserFactory
-from tests.lti_provider.outcome_server import OutcomeServer, _handler, _QuietServer
+from tests.local_server import serve_on_loopback
+from tests.lti_provider.outcome_server import OutcomeServer, _handler
 from tests.security.s3_gate import S3Gate
 from tests.verify_student.conftest import point_storage_at
 from verify_student import api, storage
@@ -184,24 +184,20 @@ def test_the_outcome_service_down_is_retried_and_the_score_sent_once_it_is_back(
     state.secrets[consumer.consumer_key] = consumer.consumer_secret
 
     attempts: list[str] = []
-    servers: list[ThreadingHTTPServer] = []
     real_send = outcomes.send_score_update
 
-    def send(*args, **kwargs):
-        attempts.append("try")
-        if len(attempts) == 3:  # the service comes back before the third attempt
-            httpd = _QuietServer(("127.0.0.1", port), _handler(state))
-            threading.Thread(target=httpd.serve_forever, daemon=True).start()
-            servers.append(httpd)
-        return real_send(*args, **kwargs)
+    with ExitStack() as servers:
 
-    monkeypatch.setattr(outcomes, "send_score_update", send)
-    try:
+        def send(*args, **kwargs):
+            attempts.append("try")
+            if len(attempts) == 3:  # the service comes back before the third attempt
+                servers.enter_context(
+                    serve_on_loopback(_handler(state), quiet_errors=True, port=port)
+                )
+            return real_send(*args, **kwargs)
+
+        monkeypatch.setattr(outcomes, "send_score_update", send)
         assert tasks.send_leaf_outcome.delay(assignment.pk, 3, 4, None).get() is True
-    finally:
-        for httpd in servers:
-            httpd.shutdown()
-            httpd.server_close()
     assert len(attempts) == 3
     [received] = state.received
     assert (received.sourcedid, received.score, received.signature_ok) == ("src-down", "0.75", True)
