@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import FilteredRelation, Q, Value
 from django.utils.translation import gettext_lazy as _
 from jwcrypto.jwk import JWK
 from opaque_keys.edx.django.models import CourseKeyField, UsageKeyField
@@ -46,6 +47,22 @@ class CharNullField(models.CharField):
         return None if value == "" else value
 
 
+class LtiConsumerQuerySet(models.QuerySet["LtiConsumer"]):
+    def with_lti_user(self, lti_user_id: str) -> LtiConsumerQuerySet:
+        """Each consumer with its ``LtiUser`` for ``lti_user_id`` and that user's account.
+
+        One query (LEFT JOINs): an LTI 1.1 launch reads its consumer and its
+        learner's link together. ``users.find_lti_user`` then uses the joined
+        row instead of querying again.
+        """
+        return self.annotate(
+            launch_lti_user=FilteredRelation(
+                "ltiuser", condition=Q(ltiuser__lti_user_id=lti_user_id)
+            ),
+            launch_lti_user_id=Value(lti_user_id, output_field=models.CharField()),
+        ).select_related("launch_lti_user__edx_user")  # type: ignore[misc]  # stubs miss FilteredRelation
+
+
 class LtiConsumer(models.Model):
     """An LTI consumer: its OAuth key/secret pair and settings."""
 
@@ -62,6 +79,8 @@ class LtiConsumer(models.Model):
             "the LTI consumer. See the Open edX LTI Provider documentation for more details."
         ),
     )
+
+    objects = LtiConsumerQuerySet.as_manager()
 
     class Meta:
         verbose_name = "LTI consumer"

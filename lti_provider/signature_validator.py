@@ -42,13 +42,15 @@ class LtiRequestValidator(RequestValidator):
     """oauthlib's view of our consumers: HMAC-SHA1 only, keys from ``LtiConsumer``.
 
     One instance per launch: it remembers the consumer it loaded, so the
-    launch does not query it again.
+    launch does not query it again. Given the launch's ``lti_user_id``, it
+    loads that learner's link with the consumer, in the same query.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lti_user_id: str = "") -> None:
         super().__init__()
         self.consumer: LtiConsumer | None = None
         self.client_checked = False
+        self.lti_user_id = lti_user_id
 
     @property
     def allowed_signature_methods(self) -> tuple[str, ...]:
@@ -81,9 +83,15 @@ class LtiRequestValidator(RequestValidator):
     def validate_client_key(self, client_key: str, request: OAuthRequest) -> bool:
         self.client_checked = True
         # An LTI 1.3 registration's consumer row holds its learners, not a 1.1 key.
-        self.consumer = LtiConsumer.objects.filter(
+        consumers = LtiConsumer.objects.filter(
             consumer_key=client_key, lti13_registration__isnull=True
-        ).first()
+        )
+        if self.lti_user_id:
+            consumers = consumers.with_lti_user(self.lti_user_id)
+        try:
+            self.consumer = consumers.get()  # consumer_key is unique
+        except LtiConsumer.DoesNotExist:
+            self.consumer = None
         return self.consumer is not None
 
     def get_client_secret(self, client_key: str, request: OAuthRequest) -> str:
@@ -144,6 +152,8 @@ def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiC
     """Verify a launch POSTed to ``uri`` with form ``params``; return its consumer.
 
     ``uri`` must be the absolute URL the consumer signed (query included).
+    The consumer comes with the link of the launch's ``user_id``, if any
+    (``LtiConsumer.objects.with_lti_user``).
     Raises ``UnsupportedSignatureMethod``, ``StaleTimestamp``,
     ``UnknownConsumer``, ``InvalidSignature`` or ``ReplayedNonce``.
     """
@@ -154,7 +164,7 @@ def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiC
     if not timestamp_in_window(oauth.get("oauth_timestamp", "")):
         raise StaleTimestamp()
 
-    validator = LtiRequestValidator()
+    validator = LtiRequestValidator(lti_user_id=dict(params).get("user_id", ""))
     endpoint = SignatureOnlyEndpoint(validator)
     valid, _request = endpoint.validate_request(
         uri,

@@ -73,7 +73,19 @@ def authenticate_lti_user(
 
 
 def find_lti_user(lti_consumer: LtiConsumer, lti_user_id: str) -> LtiUser | None:
-    """The identity's link with its account, or ``None`` (one query)."""
+    """The identity's link with its account, or ``None``.
+
+    No query when ``lti_consumer`` was loaded with this identity
+    (``LtiConsumer.objects.with_lti_user``, as a verified 1.1 launch is);
+    otherwise one.
+    """
+    if getattr(lti_consumer, "launch_lti_user_id", None) == lti_user_id:
+        return getattr(lti_consumer, "launch_lti_user", None)
+    return read_lti_user(lti_consumer, lti_user_id)
+
+
+def read_lti_user(lti_consumer: LtiConsumer, lti_user_id: str) -> LtiUser | None:
+    """The identity's link with its account, or ``None``, read now (one query)."""
     return (
         LtiUser.objects.select_related("edx_user")
         .filter(lti_consumer=lti_consumer, lti_user_id=lti_user_id)
@@ -162,7 +174,7 @@ def _create_link(
                 lti_consumer=lti_consumer, lti_user_id=lti_user_id, edx_user=make_user()
             )
     except IntegrityError:
-        existing = find_lti_user(lti_consumer, lti_user_id)
+        existing = read_lti_user(lti_consumer, lti_user_id)  # not what was read before
         if existing is None:
             raise
         logger.info("LTI identity linked concurrently; using the existing link")

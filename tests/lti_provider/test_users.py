@@ -14,7 +14,7 @@ from django.test import RequestFactory, override_settings
 
 from lti_provider import users
 from lti_provider.exceptions import EmailMismatch, InactiveUser, LtiLoginRequired, MissingEmail
-from lti_provider.models import LtiUser
+from lti_provider.models import LtiConsumer, LtiUser
 from lti_provider.users import (
     authenticate_lti_user,
     create_lti_user,
@@ -250,3 +250,48 @@ def test_an_account_without_email_never_matches(make_request, linking_consumer):
 )
 def test_emails_match(a, b, expected):
     assert emails_match(a, b) is expected
+
+
+# --- the identity read with its consumer (LtiConsumer.objects.with_lti_user) ---------
+
+
+def test_the_consumer_comes_with_the_identity_and_its_user_in_one_query(
+    db, django_assert_num_queries
+):
+    link = LtiUserFactory(lti_user_id="joined")
+    with django_assert_num_queries(1):
+        consumer = LtiConsumer.objects.with_lti_user("joined").get(pk=link.lti_consumer_id)
+        found = users.find_lti_user(consumer, "joined")
+        assert found == link
+        assert found.edx_user == link.edx_user
+        assert found.lti_consumer is consumer
+
+
+def test_a_joined_consumer_without_the_identity_answers_none_without_a_query(
+    db, django_assert_num_queries
+):
+    other = LtiUserFactory(lti_user_id="someone-else")
+    consumer = LtiConsumer.objects.with_lti_user("nobody").get(pk=other.lti_consumer_id)
+    with django_assert_num_queries(0):
+        assert users.find_lti_user(consumer, "nobody") is None
+
+
+def test_another_identity_than_the_joined_one_is_read_from_the_database(
+    db, django_assert_num_queries
+):
+    link = LtiUserFactory(lti_user_id="second")
+    consumer = LtiConsumer.objects.with_lti_user("first").get(pk=link.lti_consumer_id)
+    with django_assert_num_queries(1):
+        assert users.find_lti_user(consumer, "second") == link
+
+
+def test_a_link_made_after_the_joined_read_is_found_by_the_loser_of_the_race(db, make_request):
+    """The joined read saw no link; another launch made it before this one inserts."""
+    consumer_row = LtiConsumerFactory()
+    consumer = LtiConsumer.objects.with_lti_user("raced").get(pk=consumer_row.pk)
+    winner = LtiUserFactory(lti_consumer=consumer_row, lti_user_id="raced")
+    users_before = User.objects.count()
+    got = authenticate_lti_user(make_request(None), "raced", consumer)
+    assert got == winner.edx_user
+    assert LtiUser.objects.filter(lti_user_id="raced").count() == 1
+    assert User.objects.count() == users_before
