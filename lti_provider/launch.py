@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import secrets
@@ -87,11 +88,11 @@ class LaunchData:
     ags_lineitem_url: str = ""
     ags_scopes: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def course_key(self) -> CourseKey:
         return CourseKey.from_string(self.course_id)
 
-    @property
+    @functools.cached_property
     def usage_key(self) -> UsageKey:
         return UsageKey.from_string(self.usage_id)
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import FilteredRelation, Q, Value
+from django.db.models import FilteredRelation, Q
 from django.utils.translation import gettext_lazy as _
 from jwcrypto.jwk import JWK
 from opaque_keys.edx.django.models import CourseKeyField, UsageKeyField
@@ -48,19 +49,29 @@ class CharNullField(models.CharField):
 
 
 class LtiConsumerQuerySet(models.QuerySet["LtiConsumer"]):
-    def with_lti_user(self, lti_user_id: str) -> LtiConsumerQuerySet:
-        """Each consumer with its ``LtiUser`` for ``lti_user_id`` and that user's account.
+    def for_launch(self, consumer_key: str, lti_user_id: str = "") -> LtiConsumer | None:
+        """The LTI 1.1 consumer with ``consumer_key``, or None, with the launch's learner.
 
-        One query (LEFT JOINs): an LTI 1.1 launch reads its consumer and its
-        learner's link together. ``users.find_lti_user`` then uses the joined
-        row instead of querying again.
+        One query: with ``lti_user_id``, the consumer's ``LtiUser`` for it and
+        that user's account are LEFT JOINed (``launch_lti_user``), and
+        ``users.find_lti_user`` uses them instead of querying again. The
+        consumer of an LTI 1.3 registration is never an LTI 1.1 consumer.
         """
-        return self.annotate(
-            launch_lti_user=FilteredRelation(
-                "ltiuser", condition=Q(ltiuser__lti_user_id=lti_user_id)
-            ),
-            launch_lti_user_id=Value(lti_user_id, output_field=models.CharField()),
-        ).select_related("launch_lti_user__edx_user")  # type: ignore[misc]  # stubs miss FilteredRelation
+        consumers: models.QuerySet[LtiConsumer, Any] = self.filter(
+            consumer_key=consumer_key, lti13_registration__isnull=True
+        )
+        if lti_user_id:
+            consumers = consumers.annotate(
+                launch_lti_user=FilteredRelation(
+                    "ltiuser", condition=Q(ltiuser__lti_user_id=lti_user_id)
+                )
+            ).select_related("launch_lti_user__edx_user")  # type: ignore[misc]  # stubs miss FilteredRelation
+        try:
+            consumer = consumers.get()  # consumer_key is unique
+        except self.model.DoesNotExist:
+            return None
+        consumer.launch_lti_user_id = lti_user_id
+        return consumer
 
 
 class LtiConsumer(models.Model):
@@ -81,6 +92,8 @@ class LtiConsumer(models.Model):
     )
 
     objects = LtiConsumerQuerySet.as_manager()
+    #: The LTI user_id whose link ``for_launch`` read with the consumer ("" when none).
+    launch_lti_user_id = ""
 
     class Meta:
         verbose_name = "LTI consumer"

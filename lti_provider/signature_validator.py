@@ -83,15 +83,7 @@ class LtiRequestValidator(RequestValidator):
     def validate_client_key(self, client_key: str, request: OAuthRequest) -> bool:
         self.client_checked = True
         # An LTI 1.3 registration's consumer row holds its learners, not a 1.1 key.
-        consumers = LtiConsumer.objects.filter(
-            consumer_key=client_key, lti13_registration__isnull=True
-        )
-        if self.lti_user_id:
-            consumers = consumers.with_lti_user(self.lti_user_id)
-        try:
-            self.consumer = consumers.get()  # consumer_key is unique
-        except LtiConsumer.DoesNotExist:
-            self.consumer = None
+        self.consumer = LtiConsumer.objects.for_launch(client_key, self.lti_user_id)
         return self.consumer is not None
 
     def get_client_secret(self, client_key: str, request: OAuthRequest) -> str:
@@ -153,7 +145,7 @@ def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiC
 
     ``uri`` must be the absolute URL the consumer signed (query included).
     The consumer comes with the link of the launch's ``user_id``, if any
-    (``LtiConsumer.objects.with_lti_user``).
+    (``LtiConsumer.objects.for_launch``).
     Raises ``UnsupportedSignatureMethod``, ``StaleTimestamp``,
     ``UnknownConsumer``, ``InvalidSignature`` or ``ReplayedNonce``.
     """

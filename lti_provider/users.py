@@ -76,10 +76,10 @@ def find_lti_user(lti_consumer: LtiConsumer, lti_user_id: str) -> LtiUser | None
     """The identity's link with its account, or ``None``.
 
     No query when ``lti_consumer`` was loaded with this identity
-    (``LtiConsumer.objects.with_lti_user``, as a verified 1.1 launch is);
+    (``LtiConsumer.objects.for_launch``, as a verified 1.1 launch is);
     otherwise one.
     """
-    if getattr(lti_consumer, "launch_lti_user_id", None) == lti_user_id:
+    if lti_user_id and lti_consumer.launch_lti_user_id == lti_user_id:
         return getattr(lti_consumer, "launch_lti_user", None)
     return read_lti_user(lti_consumer, lti_user_id)
 

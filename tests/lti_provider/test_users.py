@@ -252,15 +252,16 @@ def test_emails_match(a, b, expected):
     assert emails_match(a, b) is expected
 
 
-# --- the identity read with its consumer (LtiConsumer.objects.with_lti_user) ---------
+# --- the identity read with its consumer (LtiConsumer.objects.for_launch) ---------
 
 
 def test_the_consumer_comes_with_the_identity_and_its_user_in_one_query(
     db, django_assert_num_queries
 ):
     link = LtiUserFactory(lti_user_id="joined")
+    key = link.lti_consumer.consumer_key
     with django_assert_num_queries(1):
-        consumer = LtiConsumer.objects.with_lti_user("joined").get(pk=link.lti_consumer_id)
+        consumer = LtiConsumer.objects.for_launch(key, "joined")
         found = users.find_lti_user(consumer, "joined")
         assert found == link
         assert found.edx_user == link.edx_user
@@ -271,7 +272,7 @@ def test_a_joined_consumer_without_the_identity_answers_none_without_a_query(
     db, django_assert_num_queries
 ):
     other = LtiUserFactory(lti_user_id="someone-else")
-    consumer = LtiConsumer.objects.with_lti_user("nobody").get(pk=other.lti_consumer_id)
+    consumer = LtiConsumer.objects.for_launch(other.lti_consumer.consumer_key, "nobody")
     with django_assert_num_queries(0):
         assert users.find_lti_user(consumer, "nobody") is None
 
@@ -280,7 +281,7 @@ def test_another_identity_than_the_joined_one_is_read_from_the_database(
     db, django_assert_num_queries
 ):
     link = LtiUserFactory(lti_user_id="second")
-    consumer = LtiConsumer.objects.with_lti_user("first").get(pk=link.lti_consumer_id)
+    consumer = LtiConsumer.objects.for_launch(link.lti_consumer.consumer_key, "first")
     with django_assert_num_queries(1):
         assert users.find_lti_user(consumer, "second") == link
 
@@ -288,10 +289,16 @@ def test_another_identity_than_the_joined_one_is_read_from_the_database(
 def test_a_link_made_after_the_joined_read_is_found_by_the_loser_of_the_race(db, make_request):
     """The joined read saw no link; another launch made it before this one inserts."""
     consumer_row = LtiConsumerFactory()
-    consumer = LtiConsumer.objects.with_lti_user("raced").get(pk=consumer_row.pk)
+    consumer = LtiConsumer.objects.for_launch(consumer_row.consumer_key, "raced")
     winner = LtiUserFactory(lti_consumer=consumer_row, lti_user_id="raced")
     users_before = User.objects.count()
     got = authenticate_lti_user(make_request(None), "raced", consumer)
     assert got == winner.edx_user
     assert LtiUser.objects.filter(lti_user_id="raced").count() == 1
     assert User.objects.count() == users_before
+
+
+def test_for_launch_knows_no_unknown_key(db):
+    LtiUserFactory(lti_user_id="joined")
+    assert LtiConsumer.objects.for_launch("no-such-key", "joined") is None
+    assert LtiConsumer.objects.for_launch("no-such-key") is None
