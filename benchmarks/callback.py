@@ -7,7 +7,14 @@ Setup: gunicorn (``benchmarks.wsgi``, gthread, 2 workers x 4 threads,
 persistent database connections) on 127.0.0.1; 8 client threads with one
 keep-alive connection each. Every callback is a signed PASS for a distinct
 attempt seeded as ``submitted``; bodies and signatures are made beforehand.
-Phases alternate bare, callback, bare, callback ...; throughput medians.
+Phases alternate bare, callback, floor, bare, callback, floor ...; throughput
+medians. ``BENCH_WORKERS`` / ``BENCH_THREADS`` change the server's shape.
+
+Context, not a bar: the "floor" phase sends the same kind of signed PASS to
+``benchmarks.urls.floor_callback``, which does a strict subset of the
+callback's work as cheaply as it can be done (signature check, then the
+decision and its history row in one SQL statement, no ORM). What it reaches
+bounds what any durable, audited results callback could reach on the machine.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ CLIENTS = 8
 PER_CLIENT = 40  # requests per client per phase
 ROUNDS = 5
 BAR = 0.5
+FLOOR = "one-statement floor"
 
 
 def free_port() -> int:
@@ -106,13 +114,15 @@ def run_phase(port: int, requests: list[tuple[str, bytes, dict[str, str]]]) -> t
     return elapsed, sum(errors)
 
 
-def signed_callbacks(receipt_ids: list[str]) -> list[tuple[str, bytes, dict[str, str]]]:
+def signed_callbacks(
+    receipt_ids: list[str], path: str | None = None
+) -> list[tuple[str, bytes, dict[str, str]]]:
     from django.urls import reverse
 
     from verify_student import ssencrypt
     from verify_student.conf import app_settings
 
-    path = reverse("verify_student_results_callback")
+    path = path or reverse("verify_student_results_callback")
     out = []
     for receipt_id in receipt_ids:
         body = {"EdX-ID": receipt_id, "Result": "PASS", "Reason": "", "MessageType": "verified"}
@@ -134,42 +144,55 @@ def run(db: str) -> None:
         from verify_student.models import SoftwareSecurePhotoVerification as Attempt
 
         per_phase = CLIENTS * PER_CLIENT
+        sent = per_phase * (ROUNDS + 1)  # callbacks, and as many floor requests
         users = get_user_model().objects.bulk_create(
             get_user_model()(username=f"reviewed{i}", password="!") for i in range(200)
         )
         attempts = Attempt.objects.bulk_create(
             Attempt(user=users[i % len(users)], status="submitted", photo_id_key="k")
-            for i in range(per_phase * (ROUNDS + 1))
+            for i in range(2 * sent)
         )
         receipts = [a.receipt_id for a in attempts]
-        callbacks = signed_callbacks(receipts)
+        batches = {
+            "results callback": signed_callbacks(receipts[:sent]),
+            FLOOR: signed_callbacks(receipts[sent:], path="/bench/floor-callback"),
+        }
         bare = [("/bench/bare-json", b"{}", {"Content-Type": "application/json"})] * per_phase
         connections.close_all()
 
         port = free_port()
         server = start_server(port)
         try:
-            run_phase(port, bare)  # warm both paths in every worker
-            run_phase(port, callbacks[:per_phase])
-            rates: dict[str, list[float]] = {"bare JSON view": [], "results callback": []}
-            errors = {"bare JSON view": 0, "results callback": 0}
+            run_phase(port, bare)  # warm every path in every worker
+            for batch in batches.values():
+                run_phase(port, batch[:per_phase])
+            rates: dict[str, list[float]] = {
+                "bare JSON view": [],
+                "results callback": [],
+                FLOOR: [],
+            }
+            errors = dict.fromkeys(rates, 0)
             for r in range(ROUNDS):
                 for name in rates:
-                    batch = (
+                    phase = (
                         bare
                         if name == "bare JSON view"
-                        else callbacks[per_phase * (r + 1) : per_phase * (r + 2)]
+                        else batches[name][per_phase * (r + 1) : per_phase * (r + 2)]
                     )
-                    elapsed, failed = run_phase(port, batch)
-                    rates[name].append(len(batch) / elapsed)
+                    elapsed, failed = run_phase(port, phase)
+                    rates[name].append(len(phase) / elapsed)
                     errors[name] += failed
         finally:
             server.terminate()
             server.wait(timeout=30)
-        approved = Attempt.objects.filter(status="approved").count()
+        approved = Attempt.objects.filter(status="approved", receipt_id__in=receipts[:sent]).count()
+        floor_approved = Attempt.objects.filter(
+            status="approved", receipt_id__in=receipts[sent:]
+        ).count()
         medians = {name: statistics.median(values) for name, values in rates.items()}
         ratio = medians["results callback"] / medians["bare JSON view"]
-        total_errors = sum(errors.values())
+        floor_ratio = medians[FLOOR] / medians["bare JSON view"]
+        total_errors = errors["results callback"] + errors["bare JSON view"]
         figure(
             AREA,
             "results callback vs bare JSON view: requests per second, 8 clients",
@@ -184,11 +207,19 @@ def run(db: str) -> None:
                 f"({errors['results callback']} errors)",
                 "bare JSON view": f"{medians['bare JSON view']:.0f} req/s  "
                 f"({errors['bare JSON view']} errors)",
-                "attempts approved / callbacks sent": f"{approved} / {per_phase * (ROUNDS + 1)}",
+                "attempts approved / callbacks sent": f"{approved} / {sent}",
+                f"(context) {FLOOR}": f"{medians[FLOOR]:.0f} req/s  ({errors[FLOOR]} errors)"
+                f" = {floor_ratio:.3f}x the bare view, {floor_approved} / {sent} approved",
             },
+            notes=[
+                "the floor does part of the callback's work (no Date or replay check, no "
+                "checkpoint statuses) in one SQL statement; no callback that stores its "
+                "decision before answering is cheaper, "
+                "so where the floor is near 0.5x the bar is out of reach on this machine"
+            ],
             ratio=ratio,
             bar=f">= {BAR}x the bare view's throughput, zero errors",
-            passed=ratio >= BAR and total_errors == 0 and approved == per_phase * (ROUNDS + 1),
+            passed=ratio >= BAR and total_errors == 0 and approved == sent,
         )
 
 
