@@ -23,7 +23,7 @@ COURSE_ID = "course-v1:Org+Course+Run"
 USAGE_ID = "block-v1:Org+Course+Run+type@problem+block@p1"
 FORM = "application/x-www-form-urlencoded"
 LAUNCHES_PER_SAMPLE = 20
-ROUNDS = 11
+ROUNDS = 31
 BAR_TIME = 1.3
 BAR_EXTRA_QUERIES = 3
 
