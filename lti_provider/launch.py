@@ -88,6 +88,14 @@ class LaunchData:
     ags_lineitem_url: str = ""
     ags_scopes: tuple[str, ...] = ()
 
+    @classmethod
+    def of_keys(cls, course_key: CourseKey, usage_key: UsageKey, **fields: Any) -> LaunchData:
+        """A launch of ``usage_key`` in ``course_key`` that keeps the parsed keys."""
+        launch = cls(course_id=str(course_key), usage_id=str(usage_key), **fields)
+        # The cached_property values: shown content needs the keys, not a second parse.
+        launch.__dict__.update(course_key=course_key, usage_key=usage_key)
+        return launch
+
     @functools.cached_property
     def course_key(self) -> CourseKey:
         return CourseKey.from_string(self.course_id)
@@ -108,11 +116,11 @@ def process_launch(request: HttpRequest, course_id: str, usage_id: str) -> HttpR
     check_launch_parameters(params)
     signed_by = verify_launch_signature(request.build_absolute_uri(), form_items(params))
     course_key, usage_key = parse_launch_keys(course_id, usage_id)
-    launch = LaunchData(
+    launch = LaunchData.of_keys(
+        course_key,
+        usage_key,
         consumer_id=signed_by.pk,
         lti_user_id=params["user_id"],
-        course_id=str(course_key),
-        usage_id=str(usage_key),
         email=params.get("lis_person_contact_email_primary", ""),
         result_sourcedid=params.get("lis_result_sourcedid", ""),
         outcome_service_url=params.get("lis_outcome_service_url", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -173,6 +174,18 @@ def test_pending_tokens_are_unguessable(db):
     tokens = {save_pending_launch(data) for _ in range(20)}
     assert len(tokens) == 20
     assert all(len(t) >= 40 for t in tokens)
+
+
+def test_a_launch_keeps_its_parsed_keys_but_stores_only_its_fields():
+    course_key, usage_key = launch.parse_launch_keys(COURSE_ID, USAGE_ID)
+    data = LaunchData.of_keys(course_key, usage_key, consumer_id=1, lti_user_id="u")
+    assert data.course_key is course_key
+    assert data.usage_key is usage_key
+    stored = dataclasses.asdict(data)
+    assert set(stored) == {field.name for field in dataclasses.fields(LaunchData)}
+    assert (stored["course_id"], stored["usage_id"]) == (str(course_key), str(usage_key))
+    assert LaunchData(**stored) == data
+    assert LaunchData(**stored).usage_key == usage_key
 
 
 def test_a_spent_marker_without_data_is_not_found(db):
