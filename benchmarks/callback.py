@@ -30,7 +30,7 @@ import threading
 import time
 from email.utils import formatdate
 
-from benchmarks.common import figure, main_for, use_database
+from benchmarks.common import figure, main_for, refresh_statistics, use_database
 
 AREA = "results callback"
 CLIENTS = 8
@@ -153,6 +153,7 @@ def run(db: str) -> None:
             for i in range(2 * sent)
         )
         receipts = [a.receipt_id for a in attempts]
+        refresh_statistics()
         batches = {
             "results callback": signed_callbacks(receipts[:sent]),
             FLOOR: signed_callbacks(receipts[sent:], path="/bench/floor-callback"),

@@ -166,6 +166,21 @@ def use_database(db: str, name: str, second_db: bool = False) -> Iterator[str]:
                 _drop_pg(each)
 
 
+def refresh_statistics(*aliases: str) -> None:
+    """PostgreSQL: ``ANALYZE`` the freshly seeded tables, as autovacuum would have.
+
+    Without statistics the planner guesses, and autovacuum may analyze in
+    the middle of a measurement: the same query then changes plan between
+    samples. SQLite is left as it is (nothing analyzes it on its own).
+    """
+    from django.db import connections
+
+    for alias in aliases or ("default",):
+        if connections[alias].vendor == "postgresql":
+            with connections[alias].cursor() as cursor:
+                cursor.execute("ANALYZE")
+
+
 class SwitchRouter:
     """Sends every query to ``SwitchRouter.alias`` (the deadlines benchmark flips it)."""
 

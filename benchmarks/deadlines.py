@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from benchmarks.common import SwitchRouter, figure, fmt_ms, interleaved, main_for, use_database
+from benchmarks.common import (
+    SwitchRouter,
+    figure,
+    fmt_ms,
+    interleaved,
+    main_for,
+    refresh_statistics,
+    use_database,
+)
 
 AREA = "deadlines"
 BIG = 12_000
@@ -52,6 +60,7 @@ def run(db: str) -> None:
 
         seed("default", BIG)
         seed("small", COURSES)
+        refresh_statistics("default", "small")
         # Spread over the big table; the first 10 exist in the small one too.
         wanted = [CourseKey.from_string(f"course-v1:Org+C{i}+Run") for i in range(COURSES)]
 

@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from benchmarks.common import figure, fmt_ms, interleaved, main_for, use_database
+from benchmarks.common import (
+    figure,
+    fmt_ms,
+    interleaved,
+    main_for,
+    refresh_statistics,
+    use_database,
+)
 
 AREA = "status queries"
 OTHER_USERS = 10_000
@@ -69,6 +76,7 @@ def run(db: str) -> None:
         from verify_student.services import IDVerificationService
 
         one, many, others = seed()
+        refresh_statistics()
         assert Attempt.objects.filter(user=many).count() == HISTORY
         for call in (Attempt.user_status, IDVerificationService.user_status):
             name = f"{call.__qualname__}"
