@@ -193,8 +193,13 @@ def form_items(params: QueryDict) -> list[tuple[str, str]]:
     return [(name, value) for name, values in params.lists() for value in values]
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_launch_keys(course_id: str, usage_id: str) -> tuple[CourseKey, UsageKey]:
-    """The launch URL's keys; ``InvalidLaunchKeys`` (404) when either does not parse."""
+    """The launch URL's keys; ``InvalidLaunchKeys`` (404) when either does not parse.
+
+    Keys are immutable values and a course's blocks are launched again and
+    again, so parsed pairs are kept (a bounded LRU; refusals are not kept).
+    """
     try:
         course_key = CourseKey.from_string(course_id)
         usage_key = UsageKey.from_string(usage_id).map_into_course(course_key)

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.test import Client, override_settings
 
 from lti_provider import launch
-from lti_provider.exceptions import PendingLaunchNotFound
+from lti_provider.exceptions import InvalidLaunchKeys, PendingLaunchNotFound
 from lti_provider.launch import LaunchData, pop_pending_launch, save_pending_launch
 from lti_provider.models import GradedAssignment, LtiUser, OutcomeService
 from tests.factories import LtiConsumerFactory, LtiUserFactory, OutcomeServiceFactory
@@ -186,6 +186,15 @@ def test_a_launch_keeps_its_parsed_keys_but_stores_only_its_fields():
     assert (stored["course_id"], stored["usage_id"]) == (str(course_key), str(usage_key))
     assert LaunchData(**stored) == data
     assert LaunchData(**stored).usage_key == usage_key
+
+
+def test_parsed_keys_are_reused_and_refusals_are_not_kept():
+    assert launch.parse_launch_keys(COURSE_ID, USAGE_ID) is launch.parse_launch_keys(
+        COURSE_ID, USAGE_ID
+    )
+    for _ in range(2):
+        with pytest.raises(InvalidLaunchKeys):
+            launch.parse_launch_keys(COURSE_ID, "not-a-usage-key")
 
 
 def test_a_spent_marker_without_data_is_not_found(db):
