@@ -6,7 +6,7 @@ scope records an ``Lti13GradedAssignment``. When the host sends
 pylti1p3's ``AssignmentsGradesService``, with an access token obtained by
 a client-credentials grant whose assertion is a JWT signed with the tool's
 private key (pylti1p3's ``ServiceConnector``). Every request goes through
-``lti13.GuardedSession`` (the 1.1 outcome URL rules, a timeout, no
+``http.GuardedSession`` (the 1.1 outcome URL rules, a timeout, no
 redirects); failures map to the 1.1 outcome exceptions, so the Celery tasks
 retry them alike.
 """
@@ -26,7 +26,8 @@ from pylti1p3.grade import Grade
 from pylti1p3.service_connector import ServiceConnector
 
 from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
-from .lti13 import GuardedSession, PlatformRegistration
+from .http import GuardedSession
+from .lti13 import PlatformRegistration
 from .models import Lti13GradedAssignment, Lti13Registration, LtiConsumer
 from .outcomes import is_composite, read_assignment_score, send_and_log, validate_outcome_url
 

@@ -19,7 +19,8 @@ from its defaults, each for a reason:
   triggers one refetch, at most every ``LTI13_KEY_SET_REFRESH_INTERVAL``
   seconds per key set URL, so random kids cannot make us hammer the platform.
 * **Outbound requests** (JWKS, token, scores) go through ``GuardedSession``:
-  the outcome URL rules (``outcomes.validate_outcome_url``), a timeout, and
+  the outcome URL rules (``http.validate_outcome_url``, and the address
+  connected to checked again), a timeout, and
   no redirects.
 """
 
@@ -57,8 +58,8 @@ from lti_provider.exceptions import (
     UnknownRegistration,
     UnsupportedLaunchMessage,
 )
+from lti_provider.http import GuardedSession
 from lti_provider.models import Lti13Registration
-from lti_provider.outcomes import validate_outcome_url
 
 logger = logging.getLogger(__name__)
 
@@ -91,24 +92,6 @@ def take_once(key: str, ttl: int) -> Any:
     value = cache.get(key)
     cache.delete(key)
     return value
-
-
-# --- outbound HTTP --------------------------------------------------------------------
-
-
-class GuardedSession(requests.Session):
-    """A requests session for platform URLs: validated, bounded in time, no redirects."""
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        url = url.decode() if isinstance(url, bytes) else url
-        method = method.decode() if isinstance(method, bytes) else method
-        validate_outcome_url(url)
-        kwargs.setdefault("timeout", app_settings.outcome_timeout)
-        kwargs["allow_redirects"] = False
-        response = super().request(method, url, *args, **kwargs)
-        if 300 <= response.status_code < 400:
-            raise OutcomeError(f"{url} answered HTTP {response.status_code} (not followed).")
-        return response
 
 
 # --- registrations --------------------------------------------------------------------

@@ -4,8 +4,9 @@ A score goes out as a ``replaceResult`` POX message (XML built and parsed
 with lxml), signed OAuth1 HMAC-SHA1 with ``oauth_body_hash`` using the
 consumer's key and secret. Outcome URLs come from launches, i.e. from the
 outside, so they are validated before any request: https only, public
-addresses only (unless the settings allow otherwise, for tests), and
-redirects are never followed.
+addresses only (unless the settings allow otherwise, for tests), checked
+again on the address connected to (``http.py``), and redirects are never
+followed.
 
 ``GradedAssignment.version_number`` is raised whenever a score is queued;
 a queued send carries the version it was queued with and is dropped once the
@@ -14,14 +15,11 @@ row has moved on, so a late, older score never overwrites a newer one.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
-import socket
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import requests
 from django.core.exceptions import ImproperlyConfigured
@@ -33,7 +31,8 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Cli
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from .conf import app_settings
-from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
+from .exceptions import OutcomeError, OutcomeServiceUnavailable
+from .http import PinnedSession, validate_outcome_url
 from .models import GradedAssignment, Lti13GradedAssignment
 
 logger = logging.getLogger(__name__)
@@ -55,59 +54,6 @@ MAX_RESPONSE_BYTES = 64 * 1024
 _RETRYABLE_STATUSES = frozenset({408, 429})
 
 _SAFE_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-
-
-# --- URL validation -------------------------------------------------------------------
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
-
-
-def validate_outcome_url(url: str) -> None:
-    """Refuse an outcome service URL we must not send to; raise ``InvalidOutcomeURL``.
-
-    https only unless ``ALLOW_INSECURE_OUTCOME_URLS``; the host is resolved and
-    every address it resolves to must be public (no loopback, private,
-    link-local, reserved, multicast or unspecified address) unless
-    ``ALLOW_PRIVATE_OUTCOME_HOSTS``.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidOutcomeURL(f"Outcome service URL {url!r} is malformed: {exc}") from exc
-    if parts.scheme not in ("https", "http"):
-        raise InvalidOutcomeURL(f"Outcome service URL {url!r} must use https.")
-    if parts.scheme == "http" and not app_settings.allow_insecure_outcome_urls:
-        raise InvalidOutcomeURL(f"Outcome service URL {url!r} must use https, not http.")
-    host = parts.hostname
-    if not host:
-        raise InvalidOutcomeURL(f"Outcome service URL {url!r} has no host.")
-    if app_settings.allow_private_outcome_hosts:
-        return
-    default_port = 443 if parts.scheme == "https" else 80
-    try:
-        infos = socket.getaddrinfo(host, port or default_port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        raise InvalidOutcomeURL(f"Outcome service host {host!r} cannot be resolved: {exc}") from exc
-    for info in infos:
-        address = str(info[4][0])
-        if not _is_public(address):
-            raise InvalidOutcomeURL(
-                f"Outcome service host {host!r} resolves to {address}, a loopback, private "
-                "or otherwise non-public address."
-            )
 
 
 # --- XML ------------------------------------------------------------------------------
@@ -198,14 +144,17 @@ def sign_and_send_replace_result(assignment: GradedAssignment, score: float) -> 
         headers={"Content-Type": "application/xml"},
     )
     try:
-        with requests.post(
-            uri,
-            data=body,
-            headers=headers,
-            timeout=app_settings.outcome_timeout,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
+        with (
+            PinnedSession() as session,
+            session.post(
+                uri,
+                data=body,
+                headers=headers,
+                timeout=app_settings.outcome_timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
             status = response.status_code
             content = _read_body(response) if status < 300 else b""
     except requests.RequestException as exc:

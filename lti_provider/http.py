@@ -1,0 +1,190 @@
+"""Outbound HTTP to URLs that came from the outside: outcome services and LTI 1.3 platforms.
+
+``validate_outcome_url`` (in ``outcomes.py``) refuses a URL early, with a
+clear message: not https, or a host resolving to a loopback, private or
+otherwise non-public address. It cannot stop DNS rebinding on its own: the
+name may resolve to a public address when checked and to 127.0.0.1 when the
+HTTP client resolves it again to connect. So the sessions here connect
+through ``PinnedAdapter``: every new connection resolves the host once,
+refuses it unless every address is public, and connects to one of those
+very addresses. TLS still checks the certificate against the host name.
+
+``ALLOW_PRIVATE_OUTCOME_HOSTS`` (tests, a campus LMS on a private network)
+turns the address check off here as in ``validate_outcome_url``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import create_connection
+
+from .conf import app_settings
+from .exceptions import InvalidOutcomeURL, OutcomeError
+
+
+def is_public(address: str) -> bool:
+    """Whether ``address`` is a global unicast address (IPv4-mapped IPv6 unwrapped)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (TCP), in the resolver's order."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """``resolve(host, port)``, refused with ``InvalidOutcomeURL`` unless all are public.
+
+    Raises ``socket.gaierror`` (or ``UnicodeError``) when the name does not
+    resolve at all.
+    """
+    addresses = resolve(host, port)
+    for address in addresses:
+        if not is_public(address):
+            raise InvalidOutcomeURL(
+                f"Outcome service host {host!r} resolves to {address}, a loopback, private "
+                "or otherwise non-public address."
+            )
+    return addresses
+
+
+def validate_outcome_url(url: str) -> None:
+    """Refuse an outcome service URL we must not send to; raise ``InvalidOutcomeURL``.
+
+    https only unless ``ALLOW_INSECURE_OUTCOME_URLS``; the host is resolved and
+    every address it resolves to must be public (no loopback, private,
+    link-local, reserved, multicast or unspecified address) unless
+    ``ALLOW_PRIVATE_OUTCOME_HOSTS``. Checked again, on the address connected
+    to, by the sessions below.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} is malformed: {exc}") from exc
+    if parts.scheme not in ("https", "http"):
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} must use https.")
+    if parts.scheme == "http" and not app_settings.allow_insecure_outcome_urls:
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} must use https, not http.")
+    host = parts.hostname
+    if not host:
+        raise InvalidOutcomeURL(f"Outcome service URL {url!r} has no host.")
+    if app_settings.allow_private_outcome_hosts:
+        return
+    default_port = 443 if parts.scheme == "https" else 80
+    try:
+        public_addresses(host, port or default_port)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidOutcomeURL(f"Outcome service host {host!r} cannot be resolved: {exc}") from exc
+
+
+class _PinnedConnectionMixin:
+    """Resolve once, check the addresses, connect to one of them (urllib3 2.x)."""
+
+    host: str
+    port: int
+    timeout: Any
+    source_address: Any
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        if app_settings.allow_private_outcome_hosts:
+            return super()._new_conn()  # type: ignore[misc, no-any-return]
+        try:
+            addresses = public_addresses(self.host, self.port)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                return create_connection(
+                    (address, self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(
+                    self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+                ) from exc
+            except OSError as exc:
+                error = exc
+        message = f"Failed to establish a new connection: {error}"
+        raise NewConnectionError(self, message) from error  # type: ignore[arg-type]
+
+
+class PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class PinnedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = PinnedHTTPConnection
+
+
+class PinnedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = PinnedHTTPSConnection
+
+
+class PinnedAdapter(HTTPAdapter):
+    """A requests adapter whose connections go only to the addresses they checked."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": PinnedHTTPConnectionPool,
+            "https": PinnedHTTPSConnectionPool,
+        }
+
+
+class PinnedSession(requests.Session):
+    """A session that connects through ``PinnedAdapter`` and ignores proxy settings.
+
+    Proxies from the environment are ignored: through a proxy, the address
+    checked would be the proxy's, not the outcome service's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False
+        adapter = PinnedAdapter()
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+
+class GuardedSession(PinnedSession):
+    """For platform URLs: validated, pinned, bounded in time, no redirects."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        url = url.decode() if isinstance(url, bytes) else url
+        method = method.decode() if isinstance(method, bytes) else method
+        validate_outcome_url(url)
+        kwargs.setdefault("timeout", app_settings.outcome_timeout)
+        kwargs["allow_redirects"] = False
+        response = super().request(method, url, *args, **kwargs)
+        if 300 <= response.status_code < 400:
+            raise OutcomeError(f"{url} answered HTTP {response.status_code} (not followed).")
+        return response
