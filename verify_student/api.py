@@ -33,8 +33,10 @@ from .models import (
 )
 from .privacy import (
     delete_expired_photos,
+    delete_orphan_photo,
     export_user_verification_data,
     lent_to_pending,
+    orphan_photos,
     photos_past_retention,
     retire_user,
 )
@@ -49,8 +51,10 @@ __all__ = [
     "deadline_for_course",
     "decode_image",
     "delete_expired_photos",
+    "delete_orphan_photo",
     "export_user_verification_data",
     "lent_to_pending",
+    "orphan_photos",
     "photos_past_retention",
     "record_review_result",
     "retire_user",

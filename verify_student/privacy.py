@@ -6,6 +6,7 @@ Re-exported by ``api.py``, which is where a host calls them from.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ PENDING = (statuses.CREATED, statuses.READY, statuses.SUBMITTED, statuses.MUST_R
 #: quote the name on the ID. ``error_code`` (a category) is kept.
 PERSONAL_FIELDS = {"name": "", "face_image_url": "", "photo_id_image_url": "", "error_msg": ""}
 _PHOTOS = ("face", "photo_id")
+#: How many receipt ids one query looks up.
+_RECEIPTS_PER_QUERY = 500
 
 
 def retire_user(user: Any) -> None:
@@ -189,3 +192,61 @@ def export_user_verification_data(user: Any) -> dict[str, Any]:
             for skip in skips.order_by("created_at", "pk")
         ],
     }
+
+
+# -- photos no attempt needs ----------------------------------------------------------
+
+
+def orphan_photos(stored_before: datetime) -> list[str]:
+    """Stored photos that no attempt needs, written before ``stored_before``.
+
+    A photo (``face/<receipt id>`` or ``photo_id/<receipt id>``) is needed
+    while an attempt with that receipt id exists whose photos were not
+    deleted on purpose and whose learner was not retired. The others were
+    left by a submission that failed while storage was down, by attempts
+    deleted with their user (the database cascade cannot reach storage), or
+    by a deletion that stopped half way. ``stored_before`` keeps submissions
+    in progress safe: the face photo is stored before its attempt is saved.
+    Raises ``PhotoStorageError`` when the storage cannot be listed.
+    """
+    from . import storage
+
+    stored = [path for prefix in _PHOTOS for path in storage.stored_photos(prefix)]
+    needed = _needed_receipts(_receipt(path) for path in stored)
+    return [
+        path
+        for path in stored
+        if _receipt(path) not in needed and storage.photo_stored_at(path) < stored_before
+    ]
+
+
+def delete_orphan_photo(path: str) -> bool:
+    """Delete the photo at ``path`` unless an attempt needs it now; True when deleted.
+
+    Checked again just before deleting. Raises ``PhotoStorageError``.
+    """
+    from . import storage
+
+    if _needed_receipts([_receipt(path)]):
+        return False
+    storage.delete_photo(path)
+    log.info("Orphan photo %s deleted.", path)
+    return True
+
+
+def _receipt(path: str) -> str:
+    return path.split("/", 1)[1]
+
+
+def _needed_receipts(receipts: Iterable[str]) -> set[str]:
+    """Those ``receipts`` whose attempt still needs its photos."""
+    pending = list(dict.fromkeys(receipts))
+    needed: set[str] = set()
+    for start in range(0, len(pending), _RECEIPTS_PER_QUERY):
+        chunk = pending[start : start + _RECEIPTS_PER_QUERY]
+        needed.update(
+            Attempt.objects.filter(
+                receipt_id__in=chunk, photos_deleted_at__isnull=True, retired_at__isnull=True
+            ).values_list("receipt_id", flat=True)
+        )
+    return needed

@@ -10,6 +10,7 @@ its errors never carry the data or any key, only the path and the error kind.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -124,6 +125,26 @@ def delete_photo(path: str) -> None:
         get_storage().delete(path)
     except _STORAGE_ERRORS as exc:
         raise _failure("delete", path, exc) from exc
+
+
+def stored_photos(prefix: str) -> list[str]:
+    """The paths of every photo stored under ``prefix`` (``face`` or ``photo_id``)."""
+    storage = get_storage()
+    try:
+        _folders, names = storage.listdir(prefix)
+    except FileNotFoundError:  # a file system storage that never stored one
+        return []
+    except _STORAGE_ERRORS as exc:
+        raise _failure("list", f"{prefix}/", exc) from exc
+    return [f"{prefix}/{name}" for name in names]
+
+
+def photo_stored_at(path: str) -> datetime:
+    """When the photo at ``path`` was last written (aware, per the storage)."""
+    try:
+        return get_storage().get_modified_time(path)
+    except _STORAGE_ERRORS as exc:
+        raise _failure("date", path, exc) from exc
 
 
 def photo_url(path: str) -> str:
