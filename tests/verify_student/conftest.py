@@ -31,6 +31,8 @@ import requests
 from Crypto.Cipher import AES, PKCS1_OAEP
 from Crypto.PublicKey import RSA
 from Crypto.Util.Padding import unpad
+from django.http import HttpResponse
+from django.urls import path
 
 RSA_PRIVATE_KEY_PATH = Path(__file__).resolve().parent.parent / "data" / "rsa_test_private.pem"
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
@@ -311,6 +313,24 @@ def start_reviewer(settings: Any, ssl_context: ssl.SSLContext | None = None) -> 
 
 SOFTWARE_SECURE_ACCESS_KEY = "reviewer-access-key"
 SOFTWARE_SECURE_SECRET_KEY = "reviewer-secret-ünïcødé"
+
+
+class CallbackOnlyUrls:
+    """A urlconf naming only the results callback: the submission builds its URL."""
+
+    urlpatterns = [
+        path(
+            "verify_student/results_callback",
+            lambda request: HttpResponse(),
+            name="verify_student_results_callback",
+        )
+    ]
+
+
+@pytest.fixture
+def callback_only_urlconf(settings: Any) -> None:
+    """For tests of the submission that must not depend on the app's views."""
+    settings.ROOT_URLCONF = CallbackOnlyUrls
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
 
@@ -48,24 +47,7 @@ BODY_KEYS = {
 
 UNREACHABLE = "Could not reach the review service"
 
-pytestmark = pytest.mark.django_db
-
-
-class CallbackUrls:
-    """A urlconf naming only the results callback, so these tests do not depend on views."""
-
-    urlpatterns = [
-        path(
-            "verify_student/results_callback",
-            lambda request: HttpResponse(),
-            name="verify_student_results_callback",
-        )
-    ]
-
-
-@pytest.fixture(autouse=True)
-def callback_urlconf(settings):
-    settings.ROOT_URLCONF = CallbackUrls
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("callback_only_urlconf")]
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ and a real review service on 127.0.0.1."""
 from __future__ import annotations
 
 import pytest
-from django.http import HttpResponse
-from django.urls import path
 
 from tests.factories import SoftwareSecurePhotoVerificationFactory, UserFactory
 from tests.verify_student.conftest import reviewer_decrypt, reviewer_open_key
@@ -17,22 +15,7 @@ FACE = b"\xff\xd8\xff\xe0 face " + bytes(range(256)) * 16
 PHOTO_ID = b"\x89PNG\r\n\x1a\n id " + bytes(range(256)) * 16
 FACE_KEY = bytes.fromhex("32fe72aaf2abb44de9e161131b5435c8d37cbdb6f5df242ae860b283115f2dae")
 
-pytestmark = pytest.mark.django_db
-
-
-class CallbackUrls:
-    urlpatterns = [
-        path(
-            "verify_student/results_callback",
-            lambda request: HttpResponse(),
-            name="verify_student_results_callback",
-        )
-    ]
-
-
-@pytest.fixture(autouse=True)
-def callback_urlconf(settings):
-    settings.ROOT_URLCONF = CallbackUrls
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("callback_only_urlconf")]
 
 
 @pytest.fixture
