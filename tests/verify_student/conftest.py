@@ -297,9 +297,13 @@ class _ReviewerHandler(BaseHTTPRequestHandler):
         pass  # keep the test output clean
 
 
-def start_reviewer(settings: Any, ssl_context: ssl.SSLContext | None = None) -> FakeReviewer:
+def start_reviewer(
+    settings: Any,
+    ssl_context: ssl.SSLContext | None = None,
+    reviewer_class: type[FakeReviewer] = FakeReviewer,
+) -> FakeReviewer:
     """Start a reviewer and point API_URL and the API keys at it (stop it when done)."""
-    server = FakeReviewer(SOFTWARE_SECURE_SECRET_KEY, ssl_context)
+    server = reviewer_class(SOFTWARE_SECURE_SECRET_KEY, ssl_context)
     config = copy.deepcopy(settings.VERIFY_STUDENT)
     config["SOFTWARE_SECURE"].update(
         API_URL=server.url,
@@ -313,6 +317,18 @@ def start_reviewer(settings: Any, ssl_context: ssl.SSLContext | None = None) -> 
 
 SOFTWARE_SECURE_ACCESS_KEY = "reviewer-access-key"
 SOFTWARE_SECURE_SECRET_KEY = "reviewer-secret-ünïcødé"
+
+
+def waiting_on_a_lock() -> int:
+    """PostgreSQL: how many connections to the test database wait on a lock now."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return int(cursor.fetchone()[0])
 
 
 class CallbackOnlyUrls:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import threading
 
@@ -12,11 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
 
 from tests.factories import SoftwareSecurePhotoVerificationFactory
-from tests.verify_student.conftest import (
-    SOFTWARE_SECURE_ACCESS_KEY,
-    SOFTWARE_SECURE_SECRET_KEY,
-    FakeReviewer,
-)
+from tests.verify_student.conftest import FakeReviewer, start_reviewer, waiting_on_a_lock
 from tests.verify_student.test_commands_retry import make_attempt
 from verify_student.models import SoftwareSecurePhotoVerification as Attempt
 
@@ -37,15 +32,7 @@ class DecidingReviewer(FakeReviewer):
 
 @pytest.fixture
 def deciding_reviewer(settings):
-    server = DecidingReviewer(SOFTWARE_SECURE_SECRET_KEY)
-    config = copy.deepcopy(settings.VERIFY_STUDENT)
-    config["SOFTWARE_SECURE"].update(
-        API_URL=server.url,
-        API_ACCESS_KEY=SOFTWARE_SECURE_ACCESS_KEY,
-        API_SECRET_KEY=SOFTWARE_SECURE_SECRET_KEY,
-    )
-    settings.VERIFY_STUDENT = config
-    server.start()
+    server = start_reviewer(settings, reviewer_class=DecidingReviewer)
     yield server
     server.stop()
 
@@ -61,15 +48,6 @@ def test_retry_skips_an_attempt_decided_while_it_was_being_sent(s3_photos, decid
     output = out.getvalue()
     assert f"receipt {attempt.receipt_id}, must_retry): skipped, Error calling" in output
     assert "Done: 0 resubmitted (0 submitted, 0 still failing), 1 skipped." in output
-
-
-def waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0]
 
 
 def test_approve_does_not_override_a_denial_made_meanwhile(tmp_path):

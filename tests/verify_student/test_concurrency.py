@@ -3,21 +3,13 @@
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from tests.factories import SoftwareSecurePhotoVerificationFactory, StaffFactory
+from tests.verify_student.conftest import waiting_on_a_lock
 from verify_student.models import SoftwareSecurePhotoVerification as Attempt
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0]
 
 
 def in_thread(target):
