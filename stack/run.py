@@ -160,9 +160,10 @@ def http_ok(address: str) -> Callable[[], bool]:
     return check
 
 
-def manage(*args: str) -> None:
+def run_python(*args: str, what: str) -> None:
+    """Run this venv's Python with ``args`` in the project; ``StackError`` naming ``what``."""
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=BASE_DIR,
         env=child_env(),
         capture_output=True,
@@ -170,7 +171,11 @@ def manage(*args: str) -> None:
         check=False,
     )
     if result.returncode:
-        raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        raise StackError(f"{what} failed:\n{result.stdout}{result.stderr}")
+
+
+def manage(*args: str) -> None:
+    run_python("manage.py", *args, what=f"manage.py {' '.join(args)}")
 
 
 # -- the parts ----------------------------------------------------------------------------
@@ -261,16 +266,7 @@ def start_moto(state: dict[str, Any]) -> None:
 def prepare_database() -> None:
     manage("migrate", "--noinput", "-v", "0")
     manage("check", "--deploy", "--fail-level", "ERROR")
-    result = subprocess.run(
-        [sys.executable, "-m", "stack.seed"],
-        cwd=BASE_DIR,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode:
-        raise StackError(f"seeding failed:\n{result.stdout}{result.stderr}")
+    run_python("-m", "stack.seed", what="seeding")
 
 
 def start_gunicorn(state: dict[str, Any], name: str, workers: int) -> None:
