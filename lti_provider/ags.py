@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
-from django.db.models import QuerySet
-from opaque_keys.edx.keys import CourseKey, UsageKey
 from pylti1p3.assignments_grades import AssignmentsGradesService
 from pylti1p3.exception import LtiException, LtiServiceException
 from pylti1p3.grade import Grade
@@ -29,7 +27,7 @@ from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailab
 from .http import GuardedSession
 from .lti13 import PlatformRegistration
 from .models import Lti13GradedAssignment, Lti13Registration, LtiConsumer
-from .outcomes import is_composite, read_assignment_score, send_and_log, validate_outcome_url
+from .outcomes import read_assignment_score, send_and_log, validate_outcome_url
 
 if TYPE_CHECKING:
     from .launch import LaunchData
@@ -92,19 +90,6 @@ def record_ags_assignment(
         assignment.scopes = scopes
         assignment.save(update_fields=["scopes"])
     return assignment
-
-
-def get_ags_assignments_for_problem(
-    user_id: int, course_key: CourseKey, usage_key: UsageKey
-) -> QuerySet[Lti13GradedAssignment]:
-    """As ``outcomes.get_assignments_for_problem``, for LTI 1.3 assignments."""
-    candidates = Lti13GradedAssignment.objects.filter(user_id=user_id, course_key=course_key)
-    ids = [
-        assignment.pk
-        for assignment in candidates.only("id", "usage_key")
-        if assignment.usage_key == usage_key or is_composite(assignment.usage_key)
-    ]
-    return Lti13GradedAssignment.objects.filter(pk__in=ids)
 
 
 def score_grade(lti_user_id: str, score: float) -> Grade:

@@ -12,7 +12,7 @@ from django.test.signals import setting_changed
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
-from . import ags, outcomes, tasks
+from . import outcomes, tasks
 from .conf import app_settings
 from .models import Lti13GradedAssignment
 from .signals import score_changed
@@ -46,7 +46,9 @@ def score_changed_handler(sender: Any, **kwargs: Any) -> None:
 
     versions = outcomes.increment_assignment_versions
     lti11 = outcomes.get_assignments_for_problem(user_id, course_key, usage_key)
-    lti13 = ags.get_ags_assignments_for_problem(user_id, course_key, usage_key)
+    lti13 = outcomes.get_assignments_for_problem(
+        user_id, course_key, usage_key, Lti13GradedAssignment
+    )
     queued = (
         (
             versions(lti11.values_list("pk", flat=True)),

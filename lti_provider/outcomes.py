@@ -249,9 +249,12 @@ def is_composite(usage_key: UsageKey | None) -> bool:
 
 
 def get_assignments_for_problem(
-    user_id: int, course_key: CourseKey, usage_key: UsageKey
-) -> QuerySet[GradedAssignment]:
-    """The learner's assignments whose score a change on ``usage_key`` may change.
+    user_id: int,
+    course_key: CourseKey,
+    usage_key: UsageKey,
+    model: type[A] = GradedAssignment,  # type: ignore[assignment]
+) -> QuerySet[A]:
+    """The learner's assignments (of ``model``: 1.1 or 1.3) a change on ``usage_key`` may change.
 
     The block's own assignments, and the learner's composite assignments in
     the course (a course, chapter, sequential or vertical launched as a whole),
@@ -259,13 +262,13 @@ def get_assignments_for_problem(
     block tree we cannot tell which containers hold the block, so every
     composite of the course is re-read.
     """
-    candidates = GradedAssignment.objects.filter(user_id=user_id, course_key=course_key)
+    candidates = model._default_manager.filter(user_id=user_id, course_key=course_key)
     ids = [
         assignment.pk
         for assignment in candidates.only("id", "usage_key")
         if assignment.usage_key == usage_key or is_composite(assignment.usage_key)
     ]
-    return GradedAssignment.objects.filter(pk__in=ids)
+    return model._default_manager.filter(pk__in=ids)
 
 
 def increment_assignment_versions(

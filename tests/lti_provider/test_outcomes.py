@@ -411,6 +411,23 @@ def test_get_assignments_for_problem(db, outcome_service):
     assert sorted(a.pk for a in found) == sorted([own.pk, vertical.pk, course.pk])
 
 
+def test_get_assignments_for_problem_serves_lti13_assignments_too(db, outcome_service):
+    from lti_provider.models import Lti13GradedAssignment
+    from tests.lti_provider.test_retirement import lti13_assignment
+
+    user = UserFactory()
+    own = lti13_assignment(user)  # on PROBLEM in COURSE
+    GradedAssignmentFactory(user=user, outcome_service=outcome_service)  # 1.1, same block
+    found = outcomes.get_assignments_for_problem(
+        user.pk,
+        CourseKey.from_string(COURSE),
+        UsageKey.from_string(PROBLEM),
+        Lti13GradedAssignment,
+    )
+    assert [a.pk for a in found] == [own.pk]
+    assert found.model is Lti13GradedAssignment
+
+
 def test_increment_assignment_versions(db, outcome_service):
     first, second, other = GradedAssignmentFactory.create_batch(3, outcome_service=outcome_service)
     rows = outcomes.increment_assignment_versions([first.pk, second.pk])
