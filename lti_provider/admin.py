@@ -47,11 +47,12 @@ class LtiConsumerAdmin(admin.ModelAdmin):
 
 @admin.register(LtiUser)
 class LtiUserAdmin(admin.ModelAdmin):
-    list_display = ("lti_user_id", "lti_consumer", "edx_user")
+    list_display = ("lti_user_id", "lti_consumer", "instance_guid", "edx_user")
     list_select_related = ("lti_consumer", "edx_user")
     raw_id_fields = ("edx_user", "lti_consumer")
     search_fields = (
         "lti_user_id",
+        "instance_guid",
         "edx_user__username",
         "edx_user__email",
         "lti_consumer__consumer_name",
@@ -83,6 +84,8 @@ class GradedAssignmentAdmin(admin.ModelAdmin):
         "usage_key",
         "outcome_service",
         "lis_result_sourcedid",
+        "lti_user",
+        "resource_link_id",
         "version_number",
     )
 

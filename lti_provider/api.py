@@ -28,9 +28,11 @@ def retire_user(user: Any) -> dict[str, int]:
     of rows deleted per model.
     """
     with transaction.atomic():
+        # Assignments first: an assignment also goes with its LtiUser (cascade).
+        assignments = GradedAssignment.objects.filter(user=user).delete()[0]
         deleted = {
             "lti_users": LtiUser.objects.filter(edx_user=user).delete()[0],
-            "graded_assignments": GradedAssignment.objects.filter(user=user).delete()[0],
+            "graded_assignments": assignments,
             "lti13_graded_assignments": Lti13GradedAssignment.objects.filter(user=user).delete()[0],
         }
     logger.info("LTI records of user %s retired: %s", user.pk, deleted)

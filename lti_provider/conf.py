@@ -90,6 +90,15 @@ class AppSettings:
         return int(getattr(settings, "LTI_AGGREGATE_SCORE_PASSBACK_DELAY", 15 * 60))
 
     @property
+    def custom_params(self) -> tuple[str, ...]:
+        """``LTI_CUSTOM_PARAMS``: launch parameters (e.g. ``custom_course_tag``) kept with a
+        launch and passed to ``signals.launch_success`` receivers ([] as upstream)."""
+        names = getattr(settings, "LTI_CUSTOM_PARAMS", None) or ()
+        if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+            raise ImproperlyConfigured("LTI_CUSTOM_PARAMS must be a list of parameter names.")
+        return tuple(names)
+
+    @property
     def nonce_window_seconds(self) -> int:
         """``LTI_NONCE_WINDOW_SECONDS``: how far a launch's timestamp may be from now (300)."""
         return int(getattr(settings, "LTI_NONCE_WINDOW_SECONDS", 300))

@@ -42,6 +42,16 @@ class InvalidLaunchMessage(LtiError):
     public_message = "Unsupported LTI message type or version."
 
 
+class InvalidLaunchParameter(InvalidLaunchMessage):
+    """A launch parameter this site cannot keep: too long, or not of its form.
+
+    Refused at the launch, naming the parameter, rather than dropped: a
+    grade request the site cannot record would otherwise be lost silently.
+    """
+
+    public_message = "An LTI launch parameter cannot be accepted."
+
+
 # --- launch: 403 ---------------------------------------------------------------------
 
 

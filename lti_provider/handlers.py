@@ -45,8 +45,8 @@ def score_changed_handler(sender: Any, **kwargs: Any) -> None:
     earned, possible = float(kwargs["weighted_earned"]), float(kwargs["weighted_possible"])
 
     versions = outcomes.increment_assignment_versions
-    lti11 = outcomes.get_assignments_for_problem(user_id, course_key, usage_key)
-    lti13 = outcomes.get_assignments_for_problem(
+    lti11 = outcomes.assignments_for_score_change(user_id, course_key, usage_key)
+    lti13 = outcomes.assignments_for_score_change(
         user_id, course_key, usage_key, Lti13GradedAssignment
     )
     queued = (

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,21 @@ from urllib3.util.connection import create_connection
 
 from .conf import app_settings
 from .exceptions import InvalidOutcomeURL, OutcomeError
+
+DISTRIBUTION = "django-verify-student-lti"
+
+
+def _user_agent() -> str:
+    try:
+        release = version(DISTRIBUTION)
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        release = "source"
+    return f"{DISTRIBUTION}/{release} (LTI tool provider; grade passback)"
+
+
+#: The User-Agent of every request to a consumer or platform: some refuse
+#: requests without a descriptive one (Canvas does).
+USER_AGENT = _user_agent()
 
 
 def is_public(address: str) -> bool:
@@ -161,7 +177,8 @@ class PinnedAdapter(HTTPAdapter):
 
 
 class PinnedSession(requests.Session):
-    """A session that connects through ``PinnedAdapter`` and ignores proxy settings.
+    """A session that connects through ``PinnedAdapter``, ignores proxy settings and
+    names itself (``USER_AGENT``).
 
     Proxies from the environment are ignored: through a proxy, the address
     checked would be the proxy's, not the outcome service's.
@@ -170,6 +187,7 @@ class PinnedSession(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self.trust_env = False
+        self.headers["User-Agent"] = USER_AGENT
         adapter = PinnedAdapter()
         self.mount("http://", adapter)
         self.mount("https://", adapter)

@@ -30,22 +30,22 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from lti_provider.ags import record_ags_assignment
+from lti_provider.assignments import check_outcome_parameters, record_assignment
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import (
     EmailMismatch,
     InvalidLaunchKeys,
     InvalidLaunchMessage,
-    InvalidOutcomeURL,
+    InvalidLaunchParameter,
     LtiDisabled,
     LtiLoginRequired,
     MissingLaunchParameter,
     PendingLaunchNotFound,
-    UnknownConsumer,
 )
-from lti_provider.models import GradedAssignment, LtiConsumer, OutcomeService
-from lti_provider.outcomes import validate_outcome_url
-from lti_provider.signature_validator import verify_launch_signature
-from lti_provider.users import authenticate_lti_user
+from lti_provider.models import GradedAssignment, LtiConsumer, LtiUser
+from lti_provider.signals import launch_success
+from lti_provider.signature_validator import form_body, verify_launch_signature
+from lti_provider.users import authenticate_lti_identity
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +66,8 @@ REQUIRED_PARAMETERS = (
 )
 LTI_MESSAGE_TYPE = "basic-lti-launch-request"
 LTI_VERSION = "LTI-1p0"
-#: Longest value the outcome columns hold.
-_MAX_OUTCOME_FIELD = 255
 #: Launch parameters stored as they come, and the longest value their columns hold.
-_STORED_PARAMETERS = ("user_id", "tool_consumer_instance_guid")
+_STORED_PARAMETERS = ("user_id", "tool_consumer_instance_guid", "resource_link_id")
 _MAX_STORED = 255
 
 
@@ -84,6 +82,13 @@ class LaunchData:
     email: str = ""
     result_sourcedid: str = ""
     outcome_service_url: str = ""
+    # The LMS installation (tenant) the learner comes from: part of the identity.
+    instance_guid: str = ""
+    resource_link_id: str = ""
+    roles: str = ""
+    context_id: str = ""
+    # (name, value) of the parameters named in LTI_CUSTOM_PARAMS that the launch sent.
+    custom_params: tuple[tuple[str, str], ...] = ()
     # LTI 1.3: the AGS line item to send scores to, and the scopes granted.
     ags_lineitem_url: str = ""
     ags_scopes: tuple[str, ...] = ()
@@ -114,8 +119,11 @@ def process_launch(request: HttpRequest, course_id: str, usage_id: str) -> HttpR
         raise LtiDisabled()
     params = request.POST
     check_launch_parameters(params)
-    signed_by = verify_launch_signature(request.build_absolute_uri(), form_items(params))
+    signed_by = verify_launch_signature(
+        request.build_absolute_uri(), form_items(params), body=form_body(request)
+    )
     course_key, usage_key = parse_launch_keys(course_id, usage_id)
+    instance_guid = params.get("tool_consumer_instance_guid", "")
     launch = LaunchData.of_keys(
         course_key,
         usage_key,
@@ -124,13 +132,17 @@ def process_launch(request: HttpRequest, course_id: str, usage_id: str) -> HttpR
         email=params.get("lis_person_contact_email_primary", ""),
         result_sourcedid=params.get("lis_result_sourcedid", ""),
         outcome_service_url=params.get("lis_outcome_service_url", ""),
+        instance_guid=instance_guid,
+        resource_link_id=params["resource_link_id"],
+        roles=params["roles"],
+        context_id=params["context_id"],
+        custom_params=custom_parameters(params),
     )
-    instance_guid = params.get("tool_consumer_instance_guid")
     # A consumer's guid recorded now must not outlive a refusal that follows. With
     # none to record, each later write (user link, session, outcome rows) is its
     # own atomic step taken after the checks that could refuse the launch, so a
     # known learner's launch opens no transaction of its own.
-    needs_transaction = bool(instance_guid) and signed_by.instance_guid != instance_guid
+    needs_transaction = bool(instance_guid) and not signed_by.instance_guid
     with transaction.atomic() if needs_transaction else contextlib.nullcontext():
         consumer = resolve_consumer(signed_by, instance_guid)
         login_redirect = link_or_redirect_to_login(request, launch, consumer)
@@ -185,12 +197,21 @@ def check_launch_parameters(params: QueryDict) -> None:
         raise InvalidLaunchMessage("LTI parameters must not contain NUL characters.")
     too_long = [name for name in _STORED_PARAMETERS if len(params.get(name, "")) > _MAX_STORED]
     if too_long:
-        raise InvalidLaunchMessage(f"LTI parameter(s) too long: {', '.join(too_long)}")
+        raise InvalidLaunchParameter(
+            f"LTI parameter(s) longer than {_MAX_STORED} characters: {', '.join(too_long)}"
+        )
+    check_outcome_parameters(params)
 
 
 def form_items(params: QueryDict) -> list[tuple[str, str]]:
     """Every (name, value) pair of the form, repeated names included, as signed."""
     return [(name, value) for name, values in params.lists() for value in values]
+
+
+def custom_parameters(params: QueryDict) -> tuple[tuple[str, str], ...]:
+    """The launch's values of the parameters named in ``LTI_CUSTOM_PARAMS`` (the last of
+    a repeated name, as the original read them)."""
+    return tuple((name, str(params[name])) for name in app_settings.custom_params if name in params)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -209,76 +230,72 @@ def parse_launch_keys(course_id: str, usage_id: str) -> tuple[CourseKey, UsageKe
 
 
 def resolve_consumer(signed_by: LtiConsumer, instance_guid: str | None) -> LtiConsumer:
-    """The launch's consumer, by ``LtiConsumer.get_or_supplement``.
+    """The launch's consumer: the one whose key signed it.
 
-    A guid recorded for another consumer than the one whose key signed the
-    launch is refused: a consumer must not act as another.
+    The instance guid names the LMS installation, which several consumers
+    may share: it never picks a consumer, and a guid another consumer
+    recorded changes nothing for it. The consumer's first guid is recorded
+    (``LtiConsumer.supplement_instance_guid``), for information.
     """
-    if not instance_guid or signed_by.instance_guid == instance_guid:
-        return signed_by
-    consumer = LtiConsumer.get_or_supplement(instance_guid, signed_by.consumer_key)
-    if consumer.pk != signed_by.pk:
-        logger.warning(
-            "LTI launch refused: consumer %s sent the instance guid of consumer %s",
-            signed_by.pk,
-            consumer.pk,
-        )
-        raise UnknownConsumer()
-    return consumer
+    signed_by.supplement_instance_guid(instance_guid)
+    return signed_by
 
 
 def link_and_record(request: HttpRequest, launch: LaunchData, consumer: LtiConsumer) -> None:
-    user = authenticate_lti_user(request, launch.lti_user_id, consumer, email=launch.email)
-    record_outcome_service(launch, consumer, user)
+    lti_user = authenticate_lti_identity(
+        request, launch.lti_user_id, consumer, launch.email, launch.instance_guid
+    )
+    record_outcome_service(launch, consumer, lti_user)
     if launch.ags_lineitem_url:
-        record_ags_assignment(launch, consumer, user)
+        record_ags_assignment(launch, consumer, lti_user.edx_user)
+    if launch.resource_link_id:  # an LTI 1.1 launch
+        announce_launch(request, launch, lti_user)
 
 
 def record_outcome_service(
-    launch: LaunchData, consumer: LtiConsumer, user: Any
+    launch: LaunchData, consumer: LtiConsumer, lti_user: LtiUser
 ) -> GradedAssignment | None:
-    """Remember where to send this learner's score for the block (idempotent).
+    """Remember where to send this learner's score for the launched block.
 
-    Only for launches with ``lis_result_sourcedid`` and an acceptable
-    ``lis_outcome_service_url``; anything else is logged and skipped, since
-    the content can still be shown.
+    Per identity and resource link, the latest sourcedid only
+    (``assignments.record_assignment``).
     """
-    sourcedid, url = launch.result_sourcedid, launch.outcome_service_url
-    if not sourcedid:
-        return None
-    if not url:
-        logger.info("LTI launch has a result sourcedid but no outcome service URL")
-        return None
-    if len(url) > _MAX_OUTCOME_FIELD or len(sourcedid) > _MAX_OUTCOME_FIELD:
-        logger.warning("LTI outcome parameters too long to record; skipped")
-        return None
-    try:
-        validate_outcome_url(url)
-    except InvalidOutcomeURL as exc:
-        logger.warning("LTI outcome service URL refused: %s", exc)
-        return None
-    service, _ = OutcomeService.objects.get_or_create(
-        lis_outcome_service_url=url, defaults={"lti_consumer": consumer}
+    return record_assignment(
+        consumer,
+        lti_user.edx_user,
+        launch.course_key,
+        launch.usage_key,
+        launch.result_sourcedid,
+        launch.outcome_service_url,
+        lti_user=lti_user,
+        resource_link_id=launch.resource_link_id,
     )
-    if service.lti_consumer_id != consumer.pk:
-        logger.warning(
-            "LTI consumer %s sent the outcome URL of consumer %s; not recorded",
-            consumer.pk,
-            service.lti_consumer_id,
-        )
-        return None
-    assignment, created = GradedAssignment.objects.get_or_create(
-        outcome_service=service,
-        lis_result_sourcedid=sourcedid,
-        defaults={
-            "user": user,
-            "course_key": launch.course_key,
-            "usage_key": launch.usage_key,
-        },
+
+
+def announce_launch(request: HttpRequest, launch: LaunchData, lti_user: LtiUser) -> None:
+    """Send ``signals.launch_success`` once the learner is logged in to the launch."""
+    launch_params = {
+        "user_id": launch.lti_user_id,
+        "roles": launch.roles,
+        "context_id": launch.context_id,
+        "resource_link_id": launch.resource_link_id,
+        "tool_consumer_instance_guid": launch.instance_guid,
+        **dict(launch.custom_params),
+    }
+    results = launch_success.send_robust(
+        sender=LtiConsumer,
+        request=request,
+        user=lti_user.edx_user,
+        lti_user=lti_user,
+        course_key=launch.course_key,
+        usage_key=launch.usage_key,
+        launch_params=launch_params,
     )
-    if not created and assignment.user_id != user.pk:
-        logger.warning("LTI result sourcedid reused for another user; kept the first")
-    return assignment
+    for receiver, result in results:
+        if isinstance(result, Exception):  # the learner still gets the content
+            logger.error(
+                "launch_success receiver %r failed", receiver, exc_info=(type(result), result, None)
+            )
 
 
 def show_content(request: HttpRequest, launch: LaunchData) -> HttpResponse:

@@ -7,6 +7,13 @@ may map to one account, so one learner can come from several consumers.
 ``OutcomeService`` and ``GradedAssignment`` record where to send a learner's
 score for a launched block (LTI Basic Outcomes).
 
+The key that signs a launch picks the ``LtiConsumer``; the launch's
+``tool_consumer_instance_guid`` names the LMS installation (tenant) the
+learner comes from. It never picks a consumer: several keys may serve one
+installation, and one key may serve several. An LTI identity is (consumer,
+instance guid, LTI ``user_id``), so two installations sharing a key keep
+their learners apart.
+
 LTI 1.3: ``Lti13Registration`` is a platform and the tool's key pair; it owns
 an ``LtiConsumer`` so its learners are ``LtiUser`` rows like 1.1 ones.
 ``Lti13GradedAssignment`` records an AGS line item to send scores to.
@@ -49,29 +56,40 @@ class CharNullField(models.CharField):
 
 
 class LtiConsumerQuerySet(models.QuerySet["LtiConsumer"]):
-    def for_launch(self, consumer_key: str, lti_user_id: str = "") -> LtiConsumer | None:
+    def for_launch(
+        self, consumer_key: str, lti_user_id: str = "", instance_guid: str = ""
+    ) -> LtiConsumer | None:
         """The LTI 1.1 consumer with ``consumer_key``, or None, with the launch's learner.
 
         One query: with ``lti_user_id``, the consumer's ``LtiUser`` for it and
-        that user's account are LEFT JOINed (``launch_lti_user``), and
-        ``users.find_lti_user`` uses them instead of querying again. The
-        consumer of an LTI 1.3 registration is never an LTI 1.1 consumer.
+        ``instance_guid`` (or its legacy link, recorded before the guid was
+        part of the identity) and that user's account are LEFT JOINed
+        (``launch_lti_user``), and ``users.find_lti_user`` uses them instead
+        of querying again. The consumer of an LTI 1.3 registration is never
+        an LTI 1.1 consumer.
         """
         consumers: models.QuerySet[LtiConsumer, Any] = self.filter(
             consumer_key=consumer_key, lti13_registration__isnull=True
         )
         if lti_user_id:
+            guid = Q(ltiuser__instance_guid=instance_guid) | Q(ltiuser__instance_guid__isnull=True)
             consumers = consumers.annotate(
                 launch_lti_user=FilteredRelation(
-                    "ltiuser", condition=Q(ltiuser__lti_user_id=lti_user_id)
+                    "ltiuser", condition=Q(ltiuser__lti_user_id=lti_user_id) & guid
                 )
             ).select_related("launch_lti_user__edx_user")  # type: ignore[misc]  # stubs miss FilteredRelation
-        try:
-            consumer = consumers.get()  # consumer_key is unique
-        except self.model.DoesNotExist:
+        # consumer_key is unique; two rows only if the identity has both links.
+        rows = list(consumers[:2])
+        if not rows:
             return None
+        consumer = min(rows, key=lambda row: _is_legacy(getattr(row, "launch_lti_user", None)))
         consumer.launch_lti_user_id = lti_user_id
+        consumer.launch_instance_guid = instance_guid
         return consumer
+
+
+def _is_legacy(lti_user: LtiUser | None) -> bool:
+    return lti_user is not None and lti_user.instance_guid is None
 
 
 class LtiConsumer(models.Model):
@@ -80,7 +98,16 @@ class LtiConsumer(models.Model):
     consumer_name = models.CharField(max_length=255, unique=True)
     consumer_key = models.CharField(max_length=32, unique=True, db_index=True, default=short_token)
     consumer_secret = models.CharField(max_length=32, unique=True, default=short_token)
-    instance_guid = CharNullField(max_length=255, blank=True, null=True, unique=True)
+    instance_guid = CharNullField(
+        max_length=255,
+        blank=True,
+        null=True,
+        help_text=_(
+            "The first tool_consumer_instance_guid this consumer launched with (for "
+            "information: the key that signs a launch picks the consumer, and several "
+            "consumers may share one LMS installation)."
+        ),
+    )
     require_user_account = models.BooleanField(
         blank=True,
         default=False,
@@ -92,8 +119,9 @@ class LtiConsumer(models.Model):
     )
 
     objects = LtiConsumerQuerySet.as_manager()
-    #: The LTI user_id whose link ``for_launch`` read with the consumer ("" when none).
+    #: The LTI user_id and instance guid whose link ``for_launch`` read with the consumer.
     launch_lti_user_id = ""
+    launch_instance_guid = ""
 
     class Meta:
         verbose_name = "LTI consumer"
@@ -103,31 +131,51 @@ class LtiConsumer(models.Model):
 
     @staticmethod
     def get_or_supplement(instance_guid: str | None, consumer_key: str) -> LtiConsumer:
-        """Find the consumer by ``instance_guid``, else by ``consumer_key``.
+        """The consumer whose key is ``consumer_key``; record ``instance_guid`` if it has none.
 
-        ``instance_guid`` is optional in LTI launches; when a consumer found
-        by key launches with one for the first time, it is recorded.
-        Raises ``LtiConsumer.DoesNotExist`` when neither matches.
+        The key alone picks the consumer: a guid names an LMS installation,
+        which several consumers (keys) may share, so a guid another consumer
+        recorded changes nothing for it. Raises ``LtiConsumer.DoesNotExist``
+        for an unknown key.
         """
-        consumer = None
-        if instance_guid:
-            consumer = LtiConsumer.objects.filter(instance_guid=instance_guid).first()
-        if consumer is None:
-            consumer = LtiConsumer.objects.get(consumer_key=consumer_key)
-        if instance_guid and not consumer.instance_guid:
-            consumer.instance_guid = instance_guid
-            consumer.save(update_fields=["instance_guid"])
+        consumer = LtiConsumer.objects.get(consumer_key=consumer_key)
+        consumer.supplement_instance_guid(instance_guid)
         return consumer
+
+    def supplement_instance_guid(self, instance_guid: str | None) -> None:
+        """Record ``instance_guid`` as this consumer's first guid, if none is recorded."""
+        if instance_guid and not self.instance_guid:
+            self.instance_guid = instance_guid
+            self.save(update_fields=["instance_guid"])
+
+
+#: The longest ``lis_outcome_service_url`` (the LTI 1.1 implementation guide's bound).
+MAX_OUTCOME_URL_LENGTH = 1023
+#: The longest ``lis_result_sourcedid`` kept. The specification sets no bound;
+#: real ones (Moodle's JSON and hash, Open edX's quoted course, block and user)
+#: run to a few hundred characters.
+MAX_SOURCEDID_LENGTH = 4096
 
 
 class OutcomeService(models.Model):
-    """An outcome service URL of a consumer (one consumer may use several over time)."""
+    """An outcome service URL of a consumer (one consumer may use several over time).
 
-    lis_outcome_service_url = models.CharField(max_length=255, unique=True)
+    Unique per consumer and URL: consumers of one LMS share its service URL
+    (Moodle has one, ``/mod/lti/service.php``), each with its own row, so
+    none can take another's.
+    """
+
+    lis_outcome_service_url = models.CharField(max_length=MAX_OUTCOME_URL_LENGTH)
     lti_consumer = models.ForeignKey(LtiConsumer, on_delete=models.CASCADE)
 
     class Meta:
         verbose_name = "outcome service"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lti_consumer", "lis_outcome_service_url"],
+                name="lti_outcome_service_consumer_url",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.lis_outcome_service_url
@@ -136,9 +184,11 @@ class OutcomeService(models.Model):
 class GradedAssignment(models.Model):
     """A launched block whose score the consumer wants back (``lis_result_sourcedid``).
 
-    One row per (outcome service, sourcedid): relaunching does not add rows.
-    ``version_number`` increases with each score sent, so a late, older
-    score never overwrites a newer one.
+    One row per LTI identity and resource link: the consumer may send a new
+    sourcedid at each launch (Moodle does), and only the latest is kept and
+    used, so one score is one ``replaceResult``. Rows recorded before the
+    resource link was kept have no ``lti_user``. ``version_number`` increases
+    with each score sent, so a late, older score never overwrites a newer one.
     """
 
     #: What a passback reads with the row (``outcomes.current_assignment``).
@@ -148,30 +198,58 @@ class GradedAssignment(models.Model):
     course_key = CourseKeyField(max_length=255, db_index=True)
     usage_key = UsageKeyField(max_length=255, db_index=True)
     outcome_service = models.ForeignKey(OutcomeService, on_delete=models.CASCADE)
-    lis_result_sourcedid = models.CharField(max_length=255, db_index=True)
+    lis_result_sourcedid = models.CharField(max_length=MAX_SOURCEDID_LENGTH)
     version_number = models.IntegerField(default=0)
+    #: The launch's identity and ``resource_link_id``: the row's key.
+    lti_user = models.ForeignKey(
+        "LtiUser", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    resource_link_id = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
-        unique_together = ("outcome_service", "lis_result_sourcedid")
         verbose_name = "graded assignment"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lti_user", "resource_link_id"], name="lti_graded_assignment_link_user"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.usage_key} for user {self.user_id}"
 
 
 class LtiUser(models.Model):
-    """Maps an LTI identity (consumer + LTI ``user_id``) to a local account."""
+    """Maps an LTI identity (consumer + instance guid + LTI ``user_id``) to a local account.
+
+    ``instance_guid`` is the launch's ``tool_consumer_instance_guid`` ("" when
+    it sends none). NULL marks an identity recorded before the guid was part
+    of it: its next launch records the guid it comes with (``users``), so
+    existing learners keep their accounts.
+    """
 
     lti_consumer = models.ForeignKey(LtiConsumer, on_delete=models.CASCADE)
     lti_user_id = models.CharField(max_length=255)
+    instance_guid = models.CharField(max_length=255, null=True, blank=True, default="")
     edx_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
 
     class Meta:
-        unique_together = ("lti_consumer", "lti_user_id")
         verbose_name = "LTI user"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lti_consumer", "instance_guid", "lti_user_id"],
+                name="lti_user_consumer_guid_user_id",
+            ),
+            # NULLs are distinct in unique indexes: one legacy row per identity.
+            models.UniqueConstraint(
+                fields=["lti_consumer", "lti_user_id"],
+                condition=Q(instance_guid__isnull=True),
+                name="lti_user_legacy_consumer_user_id",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.lti_user_id} from {self.lti_consumer_id} -> user {self.edx_user_id}"
+        guid = f"@{self.instance_guid}" if self.instance_guid else ""
+        return f"{self.lti_user_id}{guid} from {self.lti_consumer_id} -> user {self.edx_user_id}"
 
 
 # --- LTI 1.3 (LTI Advantage) ----------------------------------------------------------

@@ -11,14 +11,22 @@ followed.
 ``GradedAssignment.version_number`` is raised whenever a score is queued;
 a queued send carries the version it was queued with and is dropped once the
 row has moved on, so a late, older score never overwrites a newer one.
+
+The original's functions keep their names and signatures (last section):
+``store_outcome_parameters``, ``generate_replace_result_xml``,
+``sign_and_send_replace_result(assignment, xml)``,
+``check_replace_result_response(response)``,
+``get_assignments_for_problem(problem_block, user_id, course_key)`` and
+``send_score_update``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 import requests
@@ -30,10 +38,11 @@ from lxml.builder import ElementMaker
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
+from .assignments import check_outcome_parameters, record_assignment
 from .conf import app_settings
-from .exceptions import OutcomeError, OutcomeServiceUnavailable
+from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
 from .http import PinnedSession, validate_outcome_url
-from .models import GradedAssignment, Lti13GradedAssignment
+from .models import GradedAssignment, Lti13GradedAssignment, LtiConsumer, LtiUser
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +102,7 @@ def _read_body(response: requests.Response) -> bytes:
     return bytes(body)
 
 
-def check_replace_result_response(content: bytes) -> None:
+def raise_for_replace_result(content: bytes) -> None:
     """Raise ``OutcomeError`` unless ``content`` is a POX reply with codeMajor ``success``."""
     try:
         root = etree.fromstring(content, parser=_SAFE_XML_PARSER)
@@ -117,19 +126,29 @@ def check_replace_result_response(content: bytes) -> None:
 # --- sending --------------------------------------------------------------------------
 
 
-def sign_and_send_replace_result(assignment: GradedAssignment, score: float) -> bool:
-    """Send ``score`` for ``assignment``, signed with its consumer's key and secret.
+@dataclasses.dataclass(frozen=True)
+class ReplaceResultReply:
+    """What an outcome service answered: its status and (for a 2xx, bounded) body."""
 
-    Returns True when the consumer answered ``success``. Raises
-    ``InvalidOutcomeURL`` (before any request), ``OutcomeServiceUnavailable``
-    on a network error, a 5xx, 408 or 429 (retry later), ``OutcomeError`` on
-    any other refusal, and ``ValueError`` for a score outside 0..1.
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+def post_replace_result(assignment: GradedAssignment, body: bytes) -> ReplaceResultReply:
+    """POST the POX ``body`` to the assignment's outcome service, signed with its consumer's
+    key and secret (OAuth1 HMAC-SHA1 with ``oauth_body_hash``).
+
+    Raises ``InvalidOutcomeURL`` before any request, and ``requests``'
+    exceptions on network errors. Redirects are not followed.
     """
     outcome_service = assignment.outcome_service
     consumer = outcome_service.lti_consumer
     url = outcome_service.lis_outcome_service_url
     validate_outcome_url(url)
-    body = replace_result_xml(assignment.lis_result_sourcedid, score, uuid.uuid4().hex)
     client = Client(
         consumer.consumer_key,
         client_secret=consumer.consumer_secret,
@@ -143,29 +162,42 @@ def sign_and_send_replace_result(assignment: GradedAssignment, score: float) -> 
         body=body.decode("utf-8"),
         headers={"Content-Type": "application/xml"},
     )
+    with (
+        PinnedSession() as session,
+        session.post(
+            uri,
+            data=body,
+            headers=headers,
+            timeout=app_settings.outcome_timeout,
+            allow_redirects=False,
+            stream=True,
+        ) as response,
+    ):
+        status = response.status_code
+        return ReplaceResultReply(status, _read_body(response) if status < 300 else b"")
+
+
+def send_replace_result(assignment: GradedAssignment, score: float) -> bool:
+    """Send ``score`` for ``assignment`` (a ``replaceResult``); True when it was accepted.
+
+    Raises ``InvalidOutcomeURL`` (before any request), ``OutcomeServiceUnavailable``
+    on a network error, a 5xx, 408 or 429 (retry later), ``OutcomeError`` on
+    any other refusal, and ``ValueError`` for a score outside 0..1.
+    """
+    body = replace_result_xml(assignment.lis_result_sourcedid, score, uuid.uuid4().hex)
+    url = assignment.outcome_service.lis_outcome_service_url
     try:
-        with (
-            PinnedSession() as session,
-            session.post(
-                uri,
-                data=body,
-                headers=headers,
-                timeout=app_settings.outcome_timeout,
-                allow_redirects=False,
-                stream=True,
-            ) as response,
-        ):
-            status = response.status_code
-            content = _read_body(response) if status < 300 else b""
+        reply = post_replace_result(assignment, body)
     except requests.RequestException as exc:
         raise OutcomeServiceUnavailable(
             f"Outcome service {url} could not be reached: {type(exc).__name__}"
         ) from exc
+    status = reply.status_code
     if status >= 500 or status in _RETRYABLE_STATUSES:
         raise OutcomeServiceUnavailable(f"Outcome service {url} answered HTTP {status}.")
     if status >= 300:
         raise OutcomeError(f"Outcome service {url} answered HTTP {status} (not followed).")
-    check_replace_result_response(content)
+    raise_for_replace_result(reply.content)
     return True
 
 
@@ -174,7 +206,7 @@ def send_score_update(assignment: GradedAssignment, score: float) -> bool:
 
     The log line has what is needed to fix the score by hand on the consumer.
     """
-    return send_and_log("Outcome Service", sign_and_send_replace_result, assignment, score)
+    return send_and_log("Outcome Service", send_replace_result, assignment, score)
 
 
 def send_and_log(
@@ -248,7 +280,7 @@ def is_composite(usage_key: UsageKey | None) -> bool:
     return usage_key is not None and usage_key.block_type in COMPOSITE_BLOCK_TYPES
 
 
-def get_assignments_for_problem(
+def assignments_for_score_change(
     user_id: int,
     course_key: CourseKey,
     usage_key: UsageKey,
@@ -334,3 +366,97 @@ def send_composite_outcome(assignment: GradedAssignment) -> bool:
         logger.info("Outcome Service: no score to send for assignment %s.", assignment.pk)
         return False
     return send_score_update(assignment, score)
+
+
+# --- the original's API ---------------------------------------------------------------
+
+
+def store_outcome_parameters(
+    request_params: Mapping[str, Any], user: Any, lti_consumer: LtiConsumer
+) -> GradedAssignment | None:
+    """Record where to send ``user``'s score, from a launch's parameters (the original's).
+
+    ``request_params`` holds the launch's ``lis_result_sourcedid``,
+    ``lis_outcome_service_url``, ``course_key`` and ``usage_key``; with its
+    ``user_id``, ``tool_consumer_instance_guid`` and ``resource_link_id`` too,
+    the row is the identity's for that resource link, holding the latest
+    sourcedid, as a launch records it. Raises ``InvalidLaunchParameter`` for
+    values that cannot be kept.
+    """
+    check_outcome_parameters(request_params)
+    lti_user = None
+    if request_params.get("user_id"):
+        lti_user = LtiUser.objects.filter(
+            lti_consumer=lti_consumer,
+            lti_user_id=request_params["user_id"],
+            instance_guid=request_params.get("tool_consumer_instance_guid") or "",
+            edx_user=user,
+        ).first()
+    return record_assignment(
+        lti_consumer,
+        user,
+        request_params["course_key"],
+        request_params["usage_key"],
+        request_params.get("lis_result_sourcedid") or "",
+        request_params.get("lis_outcome_service_url") or "",
+        lti_user=lti_user,
+        resource_link_id=request_params.get("resource_link_id") or "",
+    )
+
+
+def generate_replace_result_xml(result_sourcedid: str, score: float) -> bytes:
+    """The ``replaceResult`` request for ``score`` (the original's; a fresh message id)."""
+    return replace_result_xml(result_sourcedid, score, str(uuid.uuid4()))
+
+
+def sign_and_send_replace_result(
+    assignment: GradedAssignment, xml: bytes | str
+) -> ReplaceResultReply | None:
+    """Sign ``xml`` with the assignment's consumer and POST it (the original's).
+
+    Returns the reply (``status_code``, ``content``, ``text``), or None when
+    the outcome URL is refused (logged); network errors raise ``requests``'
+    exceptions, as in the original.
+    """
+    body = xml.encode("utf-8") if isinstance(xml, str) else xml
+    try:
+        return post_replace_result(assignment, body)
+    except InvalidOutcomeURL as exc:
+        logger.warning("Outcome Service: refusing to send a score: %s", exc)
+        return None
+
+
+def check_replace_result_response(response: Any) -> bool:
+    """Whether an outcome service's reply (``status_code``, ``content``) is a success.
+
+    The original's: False (logged) for a status other than 200, a reply that
+    is not POX XML, or a codeMajor other than ``success``.
+    """
+    if response.status_code != 200:
+        logger.error("Outcome service response: unexpected status %s", response.status_code)
+        return False
+    try:
+        raise_for_replace_result(response.content)
+    except OutcomeError as exc:
+        logger.error("Outcome service response: %s", exc)
+        return False
+    return True
+
+
+def get_assignments_for_problem(
+    problem_block: Any, user_id: int, course_key: CourseKey
+) -> QuerySet[GradedAssignment]:
+    """The learner's assignments on ``problem_block`` or any block above it (the original's).
+
+    ``problem_block`` is a block with ``location`` and ``get_parent()`` (as an
+    XBlock), or a ``UsageKey``; a usage key has no parents to follow.
+    """
+    locations = []
+    block = problem_block
+    while block is not None:
+        locations.append(getattr(block, "location", block))
+        get_parent = getattr(block, "get_parent", None)
+        block = get_parent() if get_parent is not None else None
+    return GradedAssignment.objects.filter(
+        user=user_id, course_key=course_key, usage_key__in=locations
+    )

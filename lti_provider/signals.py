@@ -1,4 +1,4 @@
-"""The signal a host sends when a learner's score on a block changes."""
+"""The signals of the LTI provider: one the host sends, one it may receive."""
 
 from django.dispatch import Signal
 
@@ -15,3 +15,18 @@ from django.dispatch import Signal
 #: Send it inside the transaction that stores the score: the passback is
 #: queued only once that transaction commits.
 score_changed = Signal()
+
+#: Sent by the LTI provider (sender ``LtiConsumer``) when an LTI 1.1 launch
+#: succeeded: the learner is logged in and the content is about to be shown
+#: (the original's ``LTI_PROVIDER_LAUNCH_SUCCESS`` event).
+#:
+#: Keyword arguments:
+#:   ``request``: the launch's (or, after a login, the resume's) request.
+#:   ``user``: the learner's account; ``lti_user``: their ``LtiUser``.
+#:   ``course_key``, ``usage_key``: what was launched.
+#:   ``launch_params`` (dict): ``user_id``, ``roles``, ``context_id``,
+#:   ``resource_link_id``, ``tool_consumer_instance_guid``, and the
+#:   parameters named in ``settings.LTI_CUSTOM_PARAMS`` that the launch sent.
+#:
+#: A receiver that raises is logged; the learner still gets the content.
+launch_success = Signal()

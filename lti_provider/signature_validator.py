@@ -5,6 +5,11 @@
 launch's nonce. The nonce is spent only *after* the signature verified, so
 an unsigned request can neither fill the nonce store nor burn a consumer's
 nonces; ``cache.add`` is atomic, so of two concurrent replays only one wins.
+
+oauthlib gets the form body as signed (``form_body``): RFC 5849 3.4.1.3.2
+sorts repeated names by value, and a form handed over as pairs would be
+folded into a dict, one value per name. ``SignatureValidator`` is the
+original's class, bound to one consumer: ``verify(request) -> bool``.
 """
 
 from __future__ import annotations
@@ -13,15 +18,19 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlencode
 
 from django.core.cache import caches
+from django.http import HttpRequest
 from oauthlib.common import Request as OAuthRequest
+from oauthlib.common import urlencoded as URLENCODED_CHARACTERS
 from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1
 
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import (
     InvalidSignature,
+    LtiAccessDenied,
     ReplayedNonce,
     StaleTimestamp,
     UnknownConsumer,
@@ -41,15 +50,17 @@ class LtiRequestValidator(RequestValidator):
     """oauthlib's view of our consumers: HMAC-SHA1 only, keys from ``LtiConsumer``.
 
     One instance per launch: it remembers the consumer it loaded, so the
-    launch does not query it again. Given the launch's ``lti_user_id``, it
-    loads that learner's link with the consumer, in the same query.
+    launch does not query it again. Given the launch's ``lti_user_id`` (and
+    instance guid), it loads that learner's link with the consumer, in the
+    same query.
     """
 
-    def __init__(self, lti_user_id: str = "") -> None:
+    def __init__(self, lti_user_id: str = "", instance_guid: str = "") -> None:
         super().__init__()
         self.consumer: LtiConsumer | None = None
         self.client_checked = False
         self.lti_user_id = lti_user_id
+        self.instance_guid = instance_guid
 
     @property
     def allowed_signature_methods(self) -> tuple[str, ...]:
@@ -82,7 +93,9 @@ class LtiRequestValidator(RequestValidator):
     def validate_client_key(self, client_key: str, request: OAuthRequest) -> bool:
         self.client_checked = True
         # An LTI 1.3 registration's consumer row holds its learners, not a 1.1 key.
-        self.consumer = LtiConsumer.objects.for_launch(client_key, self.lti_user_id)
+        self.consumer = LtiConsumer.objects.for_launch(
+            client_key, self.lti_user_id, self.instance_guid
+        )
         return self.consumer is not None
 
     def get_client_secret(self, client_key: str, request: OAuthRequest) -> str:
@@ -139,12 +152,34 @@ def consume_nonce(consumer_key: str, nonce: str, timestamp: str) -> None:
         raise ReplayedNonce()
 
 
-def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiConsumer:
+def form_body(request: HttpRequest) -> str:
+    """The launch's form as oauthlib must read it: urlencoded, repeated names kept.
+
+    The body as received when it is a urlencoded form oauthlib can parse
+    (what browsers send); otherwise the parsed form, urlencoded again.
+    """
+    if request.content_type == "application/x-www-form-urlencoded":
+        try:
+            body = request.body.decode("ascii")
+        except UnicodeDecodeError:
+            body = None
+        if body is not None and URLENCODED_CHARACTERS.issuperset(body):
+            return body
+    return urlencode([(k, v) for k, values in request.POST.lists() for v in values])
+
+
+def verify_launch_signature(
+    uri: str,
+    params: Iterable[tuple[str, str]],
+    body: str | None = None,
+    validator: LtiRequestValidator | None = None,
+) -> LtiConsumer:
     """Verify a launch POSTed to ``uri`` with form ``params``; return its consumer.
 
-    ``uri`` must be the absolute URL the consumer signed (query included).
-    The consumer comes with the link of the launch's ``user_id``, if any
-    (``LtiConsumer.objects.for_launch``).
+    ``uri`` must be the absolute URL the consumer signed (query included),
+    ``body`` the urlencoded form as signed (``form_body``; ``params``
+    urlencoded when not given). The consumer comes with the link of the
+    launch's ``user_id``, if any (``LtiConsumer.objects.for_launch``).
     Raises ``UnsupportedSignatureMethod``, ``StaleTimestamp``,
     ``UnknownConsumer``, ``InvalidSignature`` or ``ReplayedNonce``.
     """
@@ -155,12 +190,17 @@ def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiC
     if not timestamp_in_window(oauth.get("oauth_timestamp", "")):
         raise StaleTimestamp()
 
-    validator = LtiRequestValidator(lti_user_id=dict(params).get("user_id", ""))
+    if validator is None:
+        fields = dict(params)
+        validator = LtiRequestValidator(
+            lti_user_id=fields.get("user_id", ""),
+            instance_guid=fields.get("tool_consumer_instance_guid", ""),
+        )
     endpoint = SignatureOnlyEndpoint(validator)
     valid, _request = endpoint.validate_request(
         uri,
         http_method="POST",
-        body=params,  # form pairs as they are: no encode-and-parse round trip
+        body=urlencode(params) if body is None else body,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     if not valid:
@@ -180,3 +220,35 @@ def verify_launch_signature(uri: str, params: Iterable[tuple[str, str]]) -> LtiC
     assert consumer is not None  # valid implies a known client
     consume_nonce(consumer.consumer_key, oauth["oauth_nonce"], oauth["oauth_timestamp"])
     return consumer
+
+
+class SignatureValidator(LtiRequestValidator):
+    """The original's validator, bound to one consumer: ``verify(request) -> bool``.
+
+    ``SignatureValidator(lti_consumer).verify(request)`` is True when
+    ``request`` is a launch signed with ``lti_consumer``'s key and secret,
+    fresh, and not seen before (its nonce is then spent), as
+    ``verify_launch_signature`` checks it.
+    """
+
+    def __init__(self, lti_consumer: LtiConsumer) -> None:
+        super().__init__()
+        self.lti_consumer = lti_consumer
+
+    def validate_client_key(self, client_key: str, request: OAuthRequest) -> bool:
+        self.client_checked = True
+        matches = client_key == self.lti_consumer.consumer_key
+        self.consumer = self.lti_consumer if matches else None
+        return matches
+
+    def verify(self, request: HttpRequest) -> bool:
+        """Whether ``request`` is a valid launch of this validator's consumer."""
+        params = [(k, v) for k, values in request.POST.lists() for v in values]
+        try:
+            verify_launch_signature(
+                request.build_absolute_uri(), params, body=form_body(request), validator=self
+            )
+        except LtiAccessDenied as exc:
+            logger.info("LTI launch signature not verified: %s", type(exc).__name__)
+            return False
+        return True

@@ -13,7 +13,7 @@ from demo.consumer import GRADEBOOK_KEY
 from demo.management.commands.seed_demo import Command as SeedDemo
 from demo.seed import DEMO_COURSE, seed
 from lti_provider.models import LtiConsumer
-from lti_provider.outcomes import check_replace_result_response, replace_result_xml
+from lti_provider.outcomes import raise_for_replace_result, replace_result_xml
 from tests.browser.conftest import use_demo_settings
 from verify_student import api
 
@@ -96,7 +96,7 @@ def test_the_outcome_service_keeps_a_signed_score(client, canvas):
     body = replace_result_xml(f"{canvas.pk}:learner-1:block", 0.75, "msg-1")
     url, headers = signed_outcome(canvas, body)
     response = post_outcome(client, url, body, headers)
-    check_replace_result_response(response.content)  # the provider reads it as success
+    raise_for_replace_result(response.content)  # the provider reads it as success
     from django.core.cache import cache
 
     [entry] = cache.get(GRADEBOOK_KEY)

@@ -3,10 +3,12 @@
 It checks what the provider sends independently of our code: the XML is
 parsed with lxml, ``oauth_body_hash`` is recomputed (base64 SHA-1 of the
 body) and the OAuth1 HMAC-SHA1 signature is recomputed from oauthlib's
-RFC 5849 signature-base-string functions and ``hmac``. It records what it
-received and answers what it is told: ``success``, ``failure`` (or any other
-codeMajor), an HTTP status (``500``, ``404``, ``302``...) or ``close`` (drops
-the connection without answering).
+RFC 5849 signature-base-string functions and ``hmac``; the request is also
+checked by Open edX's own outcome handler code (``verify_oauth_body_signature``
+of lti-consumer-xblock), as an Open edX consumer would. It records what it
+received (``User-Agent`` included) and answers what it is told: ``success``,
+``failure`` (or any other codeMajor), an HTTP status (``500``, ``404``,
+``302``...) or ``close`` (drops the connection without answering).
 
 Use it by importing the fixture into a test module::
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -30,6 +33,11 @@ from oauthlib.oauth1.rfc5849 import signature, utils
 from tests.local_server import serve_on_loopback
 
 NS = {"ns": "http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0"}
+
+# Open edX's verifier logs the OAuth header (signature included) when a check fails.
+_openedx_log = logging.getLogger("lti_consumer")
+_openedx_log.addHandler(logging.NullHandler())
+_openedx_log.propagate = False
 
 REPLY = """<?xml version="1.0" encoding="UTF-8"?>
 <imsx_POXEnvelopeResponse xmlns="http://www.imsglobal.org/services/ltiv1p1/xsd/imsoms_v1p0">
@@ -59,6 +67,8 @@ class Received:
     oauth: dict[str, str]
     body_hash_ok: bool
     signature_ok: bool
+    openedx_verified: bool = False
+    user_agent: str = ""
     sourcedid: str | None = None
     score: str | None = None
     message_identifier: str | None = None
@@ -103,6 +113,9 @@ class OutcomeServer:
             oauth=oauth,
             body_hash_ok=oauth.get("oauth_body_hash") == expected_hash,
             signature_ok=signature_ok,
+            openedx_verified=secret is not None
+            and self._openedx_verifies(method, path, headers, body, secret),
+            user_agent=headers.get("User-Agent", ""),
         )
         try:
             root = etree.fromstring(body)
@@ -130,6 +143,34 @@ class OutcomeServer:
             hmac.new(key, base_string.encode(), hashlib.sha1).digest()
         ).decode()
         return hmac.compare_digest(expected, oauth.get("oauth_signature", ""))
+
+    def _openedx_verifies(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, secret: str
+    ) -> bool:
+        """What Open edX's LTI consumer checks before it takes a score."""
+        from lti_consumer.lti_1p1.exceptions import Lti1p1Error
+        from lti_consumer.lti_1p1.oauth import verify_oauth_body_signature
+
+        url = f"http://127.0.0.1:{self.port}{path}"
+        request = _WebobLike(method, url, headers, body)
+        try:
+            return bool(verify_oauth_body_signature(request, secret, url))
+        except (Lti1p1Error, KeyError, ValueError):
+            return False
+
+
+@dataclass
+class _WebobLike:
+    """The attributes of a webob request that Open edX's verifier reads."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
 
 
 def _handler(server_state: OutcomeServer) -> type[BaseHTTPRequestHandler]:

@@ -64,7 +64,7 @@ def test_a_name_rebound_to_loopback_after_the_check_gets_no_score(
     asked = answer(monkeypatch, [PUBLIC], ["127.0.0.1"])
 
     with pytest.raises(InvalidOutcomeURL, match=r"resolves to 127\.0\.0\.1"):
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
 
     assert len(asked) == 2  # the check, then the connection's own resolution
     assert outcome_server.received == []

@@ -13,7 +13,13 @@ from django.test import Client, override_settings
 from lti_provider import launch
 from lti_provider.exceptions import InvalidLaunchKeys, PendingLaunchNotFound
 from lti_provider.launch import LaunchData, pop_pending_launch, save_pending_launch
-from lti_provider.models import GradedAssignment, LtiUser, OutcomeService
+from lti_provider.models import (
+    MAX_OUTCOME_URL_LENGTH,
+    MAX_SOURCEDID_LENGTH,
+    GradedAssignment,
+    LtiUser,
+    OutcomeService,
+)
 from tests.factories import LtiConsumerFactory, LtiUserFactory, OutcomeServiceFactory
 from tests.lti_provider.conftest import COURSE_ID, FORM, USAGE_ID, launch_path
 
@@ -98,12 +104,50 @@ def test_a_relaunch_records_nothing_new(post_launch):
     assert LtiUser.objects.count() == 1
 
 
-def test_another_block_of_the_same_service_adds_an_assignment(post_launch):
+def test_another_resource_link_of_the_same_service_adds_an_assignment(post_launch):
     post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
     other = launch_path(usage_id="block-v1:Org+Course+Run+type@problem+block@p2")
-    post_launch(other, lis_result_sourcedid="src-2", lis_outcome_service_url=OUTCOME_URL)
+    post_launch(
+        other,
+        resource_link_id="resource-2",
+        lis_result_sourcedid="src-2",
+        lis_outcome_service_url=OUTCOME_URL,
+    )
     assert OutcomeService.objects.count() == 1
     assert GradedAssignment.objects.count() == 2
+
+
+def test_a_relaunch_with_a_new_sourcedid_replaces_it(post_launch):
+    """The tool keeps only the latest sourcedid per resource link and user (LTI 1.1)."""
+    for sourcedid in ("src-1", "src-2", "src-3"):
+        response = post_launch(lis_result_sourcedid=sourcedid, lis_outcome_service_url=OUTCOME_URL)
+        assert response.status_code == 200
+    assignment = GradedAssignment.objects.get()
+    assert assignment.lis_result_sourcedid == "src-3"
+    assert (assignment.resource_link_id, assignment.lti_user) == (
+        "resource-1",
+        LtiUser.objects.get(),
+    )
+
+
+def test_a_resource_link_that_now_launches_another_block_follows_it(post_launch):
+    post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
+    other = "block-v1:Org+Course+Run+type@problem+block@p2"
+    post_launch(
+        launch_path(usage_id=other),
+        lis_result_sourcedid="src-1",
+        lis_outcome_service_url=OUTCOME_URL,
+    )
+    assert str(GradedAssignment.objects.get().usage_key) == other
+
+
+def test_a_resource_link_whose_outcome_url_moved_follows_it(post_launch, consumer):
+    post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
+    moved = "https://new-host.example.com/outcomes"
+    post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=moved)
+    assignment = GradedAssignment.objects.get()
+    assert assignment.outcome_service.lis_outcome_service_url == moved
+    assert assignment.outcome_service.lti_consumer == consumer
 
 
 def test_an_ungraded_launch_records_no_outcome(post_launch):
@@ -127,27 +171,66 @@ def test_a_refused_outcome_url_is_not_recorded_but_the_content_shows(post_launch
     assert not GradedAssignment.objects.exists()
 
 
-def test_too_long_outcome_values_are_skipped(post_launch):
-    response = post_launch(lis_result_sourcedid="s" * 256, lis_outcome_service_url=OUTCOME_URL)
+def test_outcome_values_of_the_lengths_lti_allows_are_kept(post_launch):
+    """URLs up to the 1023 characters of the LTI 1.1 implementation guide; long sourcedids."""
+    url = OUTCOME_URL + "/" + "a" * (MAX_OUTCOME_URL_LENGTH - len(OUTCOME_URL) - 1)
+    sourcedid = "s" * MAX_SOURCEDID_LENGTH
+    response = post_launch(lis_result_sourcedid=sourcedid, lis_outcome_service_url=url)
     assert response.status_code == 200
-    assert not GradedAssignment.objects.exists()
+    assignment = GradedAssignment.objects.get()
+    assert len(assignment.outcome_service.lis_outcome_service_url) == MAX_OUTCOME_URL_LENGTH
+    assert assignment.lis_result_sourcedid == sourcedid
 
 
-def test_the_outcome_url_of_another_consumer_is_not_taken_over(post_launch):
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"lis_outcome_service_url": OUTCOME_URL + "/" + "a" * 1024}, "lis_outcome_service_url"),
+        ({"lis_result_sourcedid": "s" * (MAX_SOURCEDID_LENGTH + 1)}, "lis_result_sourcedid"),
+        ({"lis_outcome_service_url": OUTCOME_URL + "/é"}, "lis_outcome_service_url"),
+        ({"lis_outcome_service_url": OUTCOME_URL + "/a b"}, "lis_outcome_service_url"),
+        ({"resource_link_id": "r" * 256}, "resource_link_id"),
+    ],
+)
+def test_outcome_values_that_cannot_be_kept_are_refused_at_the_launch(
+    post_launch, overrides, named
+):
+    """Nothing is dropped silently: the consumer hears why, and nothing is written."""
+    params = {"lis_result_sourcedid": "src-1", "lis_outcome_service_url": OUTCOME_URL, **overrides}
+    response = post_launch(**params)
+    assert response.status_code == 400
+    assert named in response.content.decode()
+    assert not (LtiUser.objects.exists() or GradedAssignment.objects.exists())
+
+
+def test_an_outcome_url_is_not_checked_when_no_score_is_asked_for(post_launch):
+    """Instructor launches carry the service URL but no sourcedid: nothing is kept."""
+    response = post_launch(lis_outcome_service_url=OUTCOME_URL + "/" + "a" * 1024)
+    assert response.status_code == 200
+    assert not OutcomeService.objects.exists()
+
+
+def test_a_shared_outcome_url_is_recorded_per_consumer(post_launch, consumer):
+    """Moodle serves every key of a site at one /mod/lti/service.php: no one can take it."""
     theirs = OutcomeServiceFactory(lis_outcome_service_url=OUTCOME_URL)
     response = post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
     assert response.status_code == 200
-    assert OutcomeService.objects.get() == theirs
-    assert not GradedAssignment.objects.exists()
+    ours = OutcomeService.objects.get(lti_consumer=consumer)
+    assert ours.lis_outcome_service_url == OUTCOME_URL
+    assert ours != theirs
+    assert OutcomeService.objects.get(pk=theirs.pk).lti_consumer == theirs.lti_consumer
+    assert GradedAssignment.objects.get().outcome_service == ours
 
 
-def test_a_sourcedid_reused_for_another_user_keeps_the_first(post_launch):
+def test_each_learner_keeps_the_sourcedid_their_launch_sent(post_launch):
+    """A consumer reusing a sourcedid for two learners writes its own gradebook twice."""
     post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
-    first_user = GradedAssignment.objects.get().user
     post_launch(
         user_id="someone-else", lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL
     )
-    assert GradedAssignment.objects.get().user == first_user
+    rows = GradedAssignment.objects.order_by("pk")
+    assert [row.lti_user.lti_user_id for row in rows] == ["lti-learner-1", "someone-else"]
+    assert [row.user for row in rows] == [row.lti_user.edx_user for row in rows]
 
 
 # --- pending launches ------------------------------------------------------------------
@@ -222,10 +305,14 @@ def test_a_known_user_launch_costs_a_fixed_number_of_queries(
     for owner in [consumer, *others]:
         for _ in range(population):
             LtiUserFactory(lti_consumer=owner)
-    graded = {"lis_result_sourcedid": "src-1", "lis_outcome_service_url": OUTCOME_URL}
+    graded = {
+        "lis_result_sourcedid": "src-1",
+        "lis_outcome_service_url": OUTCOME_URL,
+        "tool_consumer_instance_guid": consumer.instance_guid,
+    }
     first = Client().post(launch_path(), signed_launch(**graded), content_type=FORM, secure=True)
     assert first.status_code == 200  # now a known user, with its outcome rows
-    body = signed_launch(tool_consumer_instance_guid=consumer.instance_guid, **graded)
+    body = signed_launch(**graded)
 
     with django_assert_num_queries(KNOWN_USER_LAUNCH_QUERIES):
         response = Client().post(launch_path(), body, content_type=FORM, secure=True)

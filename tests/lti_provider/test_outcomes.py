@@ -144,11 +144,11 @@ def test_replace_result_xml_refuses_scores_outside_0_1(score):
         outcomes.replace_result_xml("s", score, "m")
 
 
-# --- check_replace_result_response ----------------------------------------------------
+# --- raise_for_replace_result ---------------------------------------------------------
 
 
 def test_check_response_accepts_success():
-    outcomes.check_replace_result_response(
+    outcomes.raise_for_replace_result(
         REPLY.format(code="success", description="ok", ref="m").encode()
     )
 
@@ -171,7 +171,7 @@ def test_check_response_accepts_success():
 )
 def test_check_response_refuses(content, message):
     with pytest.raises(OutcomeError, match=message):
-        outcomes.check_replace_result_response(content)
+        outcomes.raise_for_replace_result(content)
 
 
 def test_check_response_does_not_expand_entities():
@@ -180,15 +180,15 @@ def test_check_response_does_not_expand_entities():
         b"<r xmlns='" + NS["ns"].encode() + b"'><imsx_codeMajor>&x;</imsx_codeMajor></r>"
     )
     with pytest.raises(OutcomeError) as info:
-        outcomes.check_replace_result_response(content)
+        outcomes.raise_for_replace_result(content)
     assert "root:" not in str(info.value)
 
 
-# --- sign_and_send_replace_result (real server on 127.0.0.1) --------------------------
+# --- send_replace_result (real server on 127.0.0.1) -----------------------------------
 
 
 def test_score_reaches_the_server_signed_with_a_body_hash(assignment, outcome_server):
-    assert outcomes.sign_and_send_replace_result(assignment, 0.5) is True
+    assert outcomes.send_replace_result(assignment, 0.5) is True
 
     [received] = outcome_server.received
     assert received.sourcedid == assignment.lis_result_sourcedid
@@ -204,8 +204,8 @@ def test_score_reaches_the_server_signed_with_a_body_hash(assignment, outcome_se
 
 
 def test_each_message_has_its_own_identifier(assignment, outcome_server):
-    outcomes.sign_and_send_replace_result(assignment, 0.1)
-    outcomes.sign_and_send_replace_result(assignment, 0.2)
+    outcomes.send_replace_result(assignment, 0.1)
+    outcomes.send_replace_result(assignment, 0.2)
     first, second = outcome_server.received
     assert first.message_identifier != second.message_identifier
     assert first.oauth["oauth_nonce"] != second.oauth["oauth_nonce"]
@@ -215,7 +215,7 @@ def test_the_server_check_detects_a_wrong_secret(assignment, outcome_server):
     """The server's verification is real: with another secret the signature fails."""
     consumer = assignment.outcome_service.lti_consumer
     outcome_server.secrets[consumer.consumer_key] = "not-the-secret"
-    outcomes.sign_and_send_replace_result(assignment, 0.5)
+    outcomes.send_replace_result(assignment, 0.5)
     [received] = outcome_server.received
     assert received.body_hash_ok
     assert not received.signature_ok
@@ -225,7 +225,7 @@ def test_outcome_url_with_a_query_is_signed_with_it(outcome_service, outcome_ser
     outcome_service.lis_outcome_service_url = outcome_server.url + "?course=1&x=a%20b"
     outcome_service.save()
     assignment = GradedAssignmentFactory(outcome_service=outcome_service)
-    outcomes.sign_and_send_replace_result(assignment, 1.0)
+    outcomes.send_replace_result(assignment, 1.0)
     [received] = outcome_server.received
     assert received.path == "/outcomes/?course=1&x=a%20b"
     assert received.signature_ok and received.body_hash_ok
@@ -235,7 +235,7 @@ def test_outcome_url_with_a_query_is_signed_with_it(outcome_service, outcome_ser
 def test_a_code_major_other_than_success_is_an_outcome_error(assignment, outcome_server, code):
     outcome_server.answer(code)
     with pytest.raises(OutcomeError, match=f"'{code}': Refused by test") as info:
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
     assert not isinstance(info.value, OutcomeServiceUnavailable)
 
 
@@ -243,28 +243,28 @@ def test_a_code_major_other_than_success_is_an_outcome_error(assignment, outcome
 def test_5xx_and_429_are_retryable(assignment, outcome_server, status):
     outcome_server.answer(status)
     with pytest.raises(OutcomeServiceUnavailable, match=f"HTTP {status}"):
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
 
 
 @pytest.mark.parametrize("status", ["400", "401", "404"])
 def test_4xx_is_a_permanent_error(assignment, outcome_server, status):
     outcome_server.answer(status)
     with pytest.raises(OutcomeError, match=f"HTTP {status}") as info:
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
     assert not isinstance(info.value, OutcomeServiceUnavailable)
 
 
 def test_redirects_are_not_followed(assignment, outcome_server):
     outcome_server.answer("302")
     with pytest.raises(OutcomeError, match="HTTP 302 \\(not followed\\)"):
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
     assert len(outcome_server.received) == 1
 
 
 def test_a_dropped_connection_is_retryable(assignment, outcome_server):
     outcome_server.answer("close")
     with pytest.raises(OutcomeServiceUnavailable, match="could not be reached"):
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
 
 
 def test_a_refused_connection_is_retryable(assignment, closed_port_url):
@@ -272,25 +272,25 @@ def test_a_refused_connection_is_retryable(assignment, closed_port_url):
     service.lis_outcome_service_url = closed_port_url
     service.save()
     with pytest.raises(OutcomeServiceUnavailable, match="ConnectionError"):
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
 
 
 def test_an_invalid_url_is_refused_before_any_request(assignment, outcome_server, strict):
     with pytest.raises(InvalidOutcomeURL):
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
     assert outcome_server.received == []
 
 
 def test_a_score_outside_0_1_is_refused_before_any_request(assignment, outcome_server):
     with pytest.raises(ValueError, match="between 0 and 1"):
-        outcomes.sign_and_send_replace_result(assignment, 1.5)
+        outcomes.send_replace_result(assignment, 1.5)
     assert outcome_server.received == []
 
 
 def test_an_oversized_reply_is_refused(assignment, outcome_server, monkeypatch):
     monkeypatch.setattr(outcomes, "MAX_RESPONSE_BYTES", 100)
     with pytest.raises(OutcomeError, match="larger than 100 bytes"):
-        outcomes.sign_and_send_replace_result(assignment, 0.5)
+        outcomes.send_replace_result(assignment, 0.5)
 
 
 # --- send_score_update: logging -------------------------------------------------------
@@ -380,7 +380,7 @@ def test_send_composite_outcome_sends_nothing_without_a_score(
 # --- assignments and versions ---------------------------------------------------------
 
 
-def test_get_assignments_for_problem(db, outcome_service):
+def test_assignments_for_score_change(db, outcome_service):
     user = UserFactory()
     own = GradedAssignmentFactory(user=user, outcome_service=outcome_service)
     vertical = GradedAssignmentFactory(
@@ -405,20 +405,20 @@ def test_get_assignments_for_problem(db, outcome_service):
         course_key="course-v1:Org+Other+Run",
         usage_key="block-v1:Org+Other+Run+type@problem+block@p1",
     )
-    found = outcomes.get_assignments_for_problem(
+    found = outcomes.assignments_for_score_change(
         user.pk, CourseKey.from_string(COURSE), UsageKey.from_string(PROBLEM)
     )
     assert sorted(a.pk for a in found) == sorted([own.pk, vertical.pk, course.pk])
 
 
-def test_get_assignments_for_problem_serves_lti13_assignments_too(db, outcome_service):
+def test_assignments_for_score_change_serves_lti13_assignments_too(db, outcome_service):
     from lti_provider.models import Lti13GradedAssignment
     from tests.lti_provider.test_retirement import lti13_assignment
 
     user = UserFactory()
     own = lti13_assignment(user)  # on PROBLEM in COURSE
     GradedAssignmentFactory(user=user, outcome_service=outcome_service)  # 1.1, same block
-    found = outcomes.get_assignments_for_problem(
+    found = outcomes.assignments_for_score_change(
         user.pk,
         CourseKey.from_string(COURSE),
         UsageKey.from_string(PROBLEM),

@@ -104,7 +104,8 @@ def test_a_launch_after_retirement_gets_a_new_account(client, post_launch):
     retired = LtiUser.objects.get(lti_user_id="lti-learner-1").edx_user
     assert GradedAssignment.objects.get().user == retired
 
-    api.retire_user(retired)
+    deleted = api.retire_user(retired)
+    assert (deleted["lti_users"], deleted["graded_assignments"]) == (1, 1)
     client.logout()
     again = post_launch(lis_result_sourcedid="src-1", lis_outcome_service_url=OUTCOME_URL)
 

@@ -168,10 +168,10 @@ def test_a_concurrent_first_launch_reuses_the_winners_link(db):
     real_find = users.find_lti_user
     calls = []
 
-    def find(consumer, lti_user_id):
+    def find(consumer, lti_user_id, instance_guid=""):
         calls.append(lti_user_id)
         # The first lookup ran before the winner committed: it saw nothing.
-        return None if len(calls) == 1 else real_find(consumer, lti_user_id)
+        return None if len(calls) == 1 else real_find(consumer, lti_user_id, instance_guid)
 
     with mock.patch.object(users, "find_lti_user", side_effect=find):
         request = RequestFactory().post("/")

@@ -204,11 +204,16 @@ def test_an_inactive_linked_user_is_403(post_launch, consumer):
     assert "disabled" in response.content.decode()
 
 
-def test_a_guid_of_another_consumer_is_403(post_launch, consumer):
-    LtiConsumerFactory(instance_guid="someone-elses-guid")
+def test_a_guid_another_consumer_recorded_changes_nothing_for_it(post_launch, consumer):
+    """The signing key picks the consumer: a guid names an installation, never a key."""
+    theirs = LtiConsumerFactory(instance_guid="someone-elses-guid")
     response = post_launch(tool_consumer_instance_guid="someone-elses-guid")
-    assert response.status_code == 403
-    assert not LtiUser.objects.exists()
+    assert response.status_code == 200
+    lti_user = LtiUser.objects.get()
+    assert (lti_user.lti_consumer, lti_user.instance_guid) == (consumer, "someone-elses-guid")
+    theirs.refresh_from_db()
+    assert theirs.instance_guid == "someone-elses-guid"
+    assert not LtiUser.objects.filter(lti_consumer=theirs).exists()
 
 
 # --- 404 -------------------------------------------------------------------------------
@@ -251,13 +256,20 @@ def test_an_error_changes_nothing_in_the_database(post_launch, consumer, kwargs)
     assert db_state() == before
 
 
-def test_an_inactive_user_error_rolls_back_the_guid(post_launch, consumer):
+@pytest.mark.parametrize("identity_guid", ["new-guid", None], ids=["identity", "legacy-identity"])
+def test_an_inactive_user_error_rolls_back_the_guid(post_launch, consumer, identity_guid):
+    """Neither the consumer's first guid nor a legacy identity's is recorded by a refusal."""
     consumer.instance_guid = None
     consumer.save()
-    LtiUserFactory(lti_consumer=consumer, lti_user_id="lti-learner-1", edx_user__is_active=False)
-    before = db_state()
+    LtiUserFactory(
+        lti_consumer=consumer,
+        lti_user_id="lti-learner-1",
+        instance_guid=identity_guid,
+        edx_user__is_active=False,
+    )
+    before = db_state(), list(LtiUser.objects.values_list("instance_guid", flat=True))
     assert post_launch(tool_consumer_instance_guid="new-guid").status_code == 403
-    assert db_state() == before
+    assert (db_state(), list(LtiUser.objects.values_list("instance_guid", flat=True))) == before
 
 
 def test_errors_log_no_secret_or_signature(client, consumer, signed_launch, caplog):
