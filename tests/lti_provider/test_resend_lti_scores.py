@@ -149,3 +149,26 @@ def test_bad_arguments_exit_non_zero_from_the_shell(db):
     )
     assert result.returncode != 0
     assert "CommandError: Invalid course id" in result.stderr
+
+
+def test_course_keys_as_the_original_takes_them(assignments, outcome_server):
+    """``resend_lti_scores course-v1:... course-v1:...``, as in the original."""
+    out = run(COURSE, OTHER)
+    assert "4 graded assignment(s) to resend." in out
+    assert len(outcome_server.received) == 3  # the unscored one is skipped
+    assert run(OTHER).count("sent 0.0") == 1
+
+
+def test_positional_and_option_course_keys_add_up(assignments, outcome_server):
+    out = run(OTHER, "--course-id", COURSE)
+    assert "4 graded assignment(s) to resend." in out
+
+
+def test_a_positional_course_key_serves_usage_id(assignments, outcome_server):
+    out = run(COURSE, "--usage-id", P2)
+    assert "1 graded assignment(s) to resend." in out
+
+
+def test_an_invalid_positional_course_key_is_a_clear_error(db):
+    with pytest.raises(CommandError, match="Invalid course id"):
+        run("not-a-course")

@@ -4,6 +4,9 @@ For each matching ``GradedAssignment`` the current score is read through
 ``LTI_PROVIDER['SCORE_READER']`` and sent now (``replaceResult``), e.g. after
 a consumer outage or a regrade. The assignment's version is raised first, so a
 passback still queued with an older score is dropped.
+
+As the original: ``manage.py resend_lti_scores [COURSE_KEY ...]`` (all courses
+when none is given); ``--course-id`` adds courses too.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
+            "course_keys",
+            nargs="*",
+            metavar="COURSE_KEY",
+            help="Only these courses (the original's arguments); all courses when none is given.",
+        )
+        parser.add_argument(
             "--course-id",
             action="append",
             dest="course_ids",
@@ -49,7 +58,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        assignments = self._assignments(options["course_ids"], options["usage_id"])
+        course_ids = [*options["course_keys"], *options["course_ids"]]
+        assignments = self._assignments(course_ids, options["usage_id"])
         if app_settings.score_reader is None:
             raise CommandError(
                 "LTI_PROVIDER['SCORE_READER'] is not set: scores cannot be read to resend."
@@ -81,7 +91,7 @@ class Command(BaseCommand):
             queryset = queryset.filter(course_key__in=course_keys)
         if usage_id:
             if len(course_keys) != 1:
-                raise CommandError("--usage-id needs exactly one --course-id.")
+                raise CommandError("--usage-id needs exactly one --course-id (or one COURSE_KEY).")
             try:
                 usage_key = UsageKey.from_string(usage_id)
             except InvalidKeyError as exc:
