@@ -356,3 +356,43 @@ def test_concurrent_first_launches_make_one_lti_user(signed_launch):
     # Losers' accounts were rolled back with their savepoints.
     assert get_user_model().objects.filter(email__endswith="@lti.example.com").count() == 1
     assert lti_user.edx_user.email.endswith("@lti.example.com")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_launches_of_two_installations_share_out_a_legacy_identity(
+    consumer, signed_launch
+):
+    """One identity recorded before guids counted: the first launch takes it, the other
+    installation's learner gets an account of their own, and nobody gets a 500."""
+    legacy = LtiUserFactory(lti_consumer=consumer, lti_user_id="lti-learner-1", instance_guid=None)
+    guids = ["moodle-a", "moodle-b"] * 3
+    bodies = [signed_launch(tool_consumer_instance_guid=guid) for guid in guids]
+    barrier = threading.Barrier(len(bodies))
+    results: list[tuple[str, int, str]] = []
+    errors: list[BaseException] = []
+
+    def run(guid: str, body: str) -> None:
+        try:
+            client = Client()
+            barrier.wait(timeout=10)
+            response = client.post(launch_path(), body, content_type=FORM, secure=True)
+            results.append((guid, response.status_code, client.session.get("_auth_user_id", "")))
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in zip(guids, bodies, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert sorted(status for _guid, status, _user in results) == [200] * len(bodies)
+    accounts = {guid: {user for g, _s, user in results if g == guid} for guid in set(guids)}
+    assert all(len(users) == 1 for users in accounts.values())  # one account per installation
+    assert accounts["moodle-a"] != accounts["moodle-b"]
+    assert str(legacy.edx_user.pk) in accounts["moodle-a"] | accounts["moodle-b"]
+    assert LtiUser.objects.filter(instance_guid__isnull=True).count() == 0
+    assert LtiUser.objects.count() == 2
