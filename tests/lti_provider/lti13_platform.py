@@ -156,6 +156,7 @@ class Platform:
                 "path": path,
                 "authorized": authorized,
                 "content_type": headers.get("Content-Type", ""),
+                "user_agent": headers.get("User-Agent", ""),
                 "score": json.loads(body or b"null"),
             }
         )

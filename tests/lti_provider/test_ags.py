@@ -109,6 +109,7 @@ def test_score_changed_sends_the_score_with_a_client_credentials_token(
     assert received["authorized"]
     assert received["path"] == "/lineitems/7/scores"
     assert received["content_type"] == "application/vnd.ims.lis.v1.score+json"
+    assert received["user_agent"].startswith("django-verify-student-lti/")  # names the tool
     score = received["score"]
     assert (score["scoreGiven"], score["scoreMaximum"]) == (0.75, 1.0)
     assert score["userId"] == "learner-9"
