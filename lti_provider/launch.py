@@ -273,7 +273,13 @@ def record_outcome_service(
 
 
 def announce_launch(request: HttpRequest, launch: LaunchData, lti_user: LtiUser) -> None:
-    """Send ``signals.launch_success`` once the learner is logged in to the launch."""
+    """Send ``signals.launch_success`` once the learner is logged in to the launch.
+
+    A receiver that raises is logged; its database work stays in its own
+    savepoint, so the launch's records are kept and the content is shown.
+    """
+    if not launch_success.has_listeners(LtiConsumer):
+        return
     launch_params = {
         "user_id": launch.lti_user_id,
         "roles": launch.roles,
@@ -282,15 +288,16 @@ def announce_launch(request: HttpRequest, launch: LaunchData, lti_user: LtiUser)
         "tool_consumer_instance_guid": launch.instance_guid,
         **dict(launch.custom_params),
     }
-    results = launch_success.send_robust(
-        sender=LtiConsumer,
-        request=request,
-        user=lti_user.edx_user,
-        lti_user=lti_user,
-        course_key=launch.course_key,
-        usage_key=launch.usage_key,
-        launch_params=launch_params,
-    )
+    with transaction.atomic():
+        results = launch_success.send_robust(
+            sender=LtiConsumer,
+            request=request,
+            user=lti_user.edx_user,
+            lti_user=lti_user,
+            course_key=launch.course_key,
+            usage_key=launch.usage_key,
+            launch_params=launch_params,
+        )
     for receiver, result in results:
         if isinstance(result, Exception):  # the learner still gets the content
             logger.error(

@@ -389,6 +389,21 @@ def test_a_failing_launch_receiver_does_not_fail_the_launch(post_launch, caplog)
     assert "launch_success receiver" in caplog.text
 
 
+def test_a_receiver_failing_in_the_database_leaves_the_launch_recorded(post_launch, consumer):
+    def duplicate(sender, **kwargs):
+        LtiConsumerFactory(consumer_name=consumer.consumer_name)  # IntegrityError
+
+    launch_success.connect(duplicate, dispatch_uid="test-duplicate")
+    try:
+        response = post_launch(
+            lis_result_sourcedid="src-1", lis_outcome_service_url="https://lms.example.com/o"
+        )
+    finally:
+        launch_success.disconnect(dispatch_uid="test-duplicate")
+    assert response.status_code == 200
+    assert LtiUser.objects.count() == GradedAssignment.objects.count() == 1
+
+
 @override_settings(LTI_CUSTOM_PARAMS="custom_course_tag")
 def test_lti_custom_params_must_be_a_list(post_launch):
     from django.core.exceptions import ImproperlyConfigured
