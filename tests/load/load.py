@@ -130,16 +130,18 @@ def start_server(port: int, log_path: Path, db_url: str) -> subprocess.Popen:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    # Wait for the real process to answer (bounded).
-    for _ in range(300):
+    # Wait for the real process to answer (bounded: its workers may boot slowly on a busy
+    # machine, so a first request that times out is waited for like a refused one).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}: see {log_path}")
         try:
             requests.get(f"http://127.0.0.1:{port}/lti_provider/lti13/jwks.json", timeout=2)
             return process
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
-    raise RuntimeError("gunicorn did not answer within 30 s")
+    raise RuntimeError(f"gunicorn did not answer within 60 s: see {log_path}")
 
 
 def stop_server(process: subprocess.Popen) -> None:
