@@ -30,6 +30,22 @@ _COOKIES = (
 )
 
 
+@checks.register(checks.Tags.compatibility)
+def check_launches_enabled(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Say so when a setting turns launches off: each one would be answered 403."""
+    disabled_by = app_settings.disabled_by
+    if not disabled_by:
+        return []
+    return [
+        checks.Info(
+            f"LTI launches are turned off by {disabled_by}: every launch is answered 403.",
+            hint="Remove the setting (launches are on when lti_provider is installed) "
+            "or set it to True.",
+            id="lti_provider.I001",
+        )
+    ]
+
+
 @checks.register(checks.Tags.security)
 def check_cross_site_cookies(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Warn when the LTI provider is on and its cookies would be dropped in an iframe."""

@@ -76,8 +76,23 @@ class AppSettings:
 
     @property
     def enabled(self) -> bool:
-        """``FEATURES['ENABLE_LTI_PROVIDER']``: launches are refused (403) when off."""
-        return bool((getattr(settings, "FEATURES", None) or {}).get("ENABLE_LTI_PROVIDER"))
+        """Whether launches are served: on once the app is installed, unless turned off.
+
+        Both ``FEATURES['ENABLE_LTI_PROVIDER']`` (the original's flag) and a
+        top-level ``ENABLE_LTI_PROVIDER`` setting are honoured: either one set
+        to a false value turns launches off (403). Unset, they count as on.
+        """
+        return not self.disabled_by
+
+    @property
+    def disabled_by(self) -> str:
+        """The setting that turns launches off (``""`` when they are on), for messages."""
+        features = getattr(settings, "FEATURES", None) or {}
+        if not features.get("ENABLE_LTI_PROVIDER", True):
+            return f"FEATURES['ENABLE_LTI_PROVIDER'] = {features['ENABLE_LTI_PROVIDER']!r}"
+        if not getattr(settings, "ENABLE_LTI_PROVIDER", True):
+            return f"ENABLE_LTI_PROVIDER = {settings.ENABLE_LTI_PROVIDER!r}"
+        return ""
 
     @property
     def user_email_domain(self) -> str:

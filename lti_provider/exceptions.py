@@ -63,7 +63,7 @@ class LtiAccessDenied(LtiError):
 
 
 class LtiDisabled(LtiAccessDenied):
-    """``FEATURES['ENABLE_LTI_PROVIDER']`` is off."""
+    """A setting turns launches off (``FEATURES`` or top-level ``ENABLE_LTI_PROVIDER``)."""
 
     public_message = "LTI launches are not enabled on this site."
 
