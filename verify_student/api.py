@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from . import statuses
@@ -24,6 +25,7 @@ from .exceptions import (
     UnknownReceiptError,
     UnknownResultError,
     VerificationException,
+    VerificationUnavailable,
 )
 from .models import (
     STAFF_ERROR_CODE,
@@ -48,10 +50,12 @@ __all__ = [
     "ReviewResult",
     "UnknownReceiptError",
     "UnknownResultError",
+    "VerificationUnavailable",
     "deadline_for_course",
     "decode_image",
     "delete_expired_photos",
     "delete_orphan_photo",
+    "ensure_verification_available",
     "export_user_verification_data",
     "lent_to_pending",
     "orphan_photos",
@@ -101,6 +105,26 @@ def validate_image(data: bytes, label: str = "image") -> str:
     raise InvalidPhotoError(f"The {label} must be a JPEG or PNG image.")
 
 
+def ensure_verification_available() -> None:
+    """Raise ``VerificationUnavailable`` unless submissions can be encrypted, stored and sent.
+
+    The message names the missing setting (it carries no key). A host that has
+    not configured the review service yet runs; its learners are told to come back.
+    """
+    if app_settings.automatic_verify_for_testing:
+        return
+    from . import storage
+
+    try:
+        for key in ("API_URL", "API_ACCESS_KEY", "API_SECRET_KEY"):
+            app_settings.software_secure(key)
+        app_settings.face_image_aes_key  # noqa: B018 - each raises when unset or malformed
+        app_settings.rsa_public_key  # noqa: B018
+        storage.get_storage()
+    except ImproperlyConfigured as exc:
+        raise VerificationUnavailable(str(exc)) from exc
+
+
 def submit_verification(
     user: Any, face_image: bytes, photo_id_image: bytes | None = None
 ) -> SoftwareSecurePhotoVerification:
@@ -111,6 +135,7 @@ def submit_verification(
     refused. The submission task runs once the transaction commits. On any
     error nothing is left behind: no attempt row and no stored photo.
     """
+    ensure_verification_available()
     validate_image(face_image, "face photo")
     initial = None
     if photo_id_image is None:

@@ -2,38 +2,77 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage
 from django.utils.module_loading import import_string
 
+from . import storage
 from .conf import app_settings
+from .exceptions import StorageNotConfigured
 
 _REQUIRED = ("API_URL", "API_ACCESS_KEY", "API_SECRET_KEY", "FACE_IMAGE_AES_KEY", "RSA_PUBLIC_KEY")
+_UNCONFIGURED_HINT = (
+    "Photo submissions are answered 503 until it is set; "
+    "`manage.py generate_verification_keys` makes the AES key (and an RSA pair for the "
+    "reviewer stand-in). `check --deploy` reports this as an error."
+)
 
 
 @checks.register(checks.Tags.compatibility)
 def check_software_secure_settings(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """Report missing or malformed review-service settings."""
+    """Report malformed review-service settings (errors) and unset ones (warnings).
+
+    A host that has not configured the review service yet can still migrate
+    and run: submissions are refused with 503 until it does.
+    ``check_deployment_settings`` turns the unset ones into errors.
+    """
+    return _software_secure_messages(deploy=False)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_deployment_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``check --deploy``: an unset reviewer key or storage is an error in production."""
+    messages = [
+        message
+        for message in _software_secure_messages(deploy=True)
+        if message.id in {"verify_student.E002", "verify_student.E009"}
+    ]
+    if app_settings.fake_software_secure_enabled:
+        messages.append(
+            checks.Warning(
+                "FEATURES['ENABLE_SOFTWARE_SECURE_FAKE'] is on: the reviewer stand-in, which "
+                "approves any readable photos, is served.",
+                hint="Turn it off in production; it is for development and tests.",
+                id="verify_student.W005",
+            )
+        )
+    return messages
+
+
+def _software_secure_messages(deploy: bool) -> list[checks.CheckMessage]:
     if app_settings.automatic_verify_for_testing:
-        return []  # nothing is encrypted or sent; keys are not needed
-    errors: list[checks.CheckMessage] = []
+        return []  # nothing is encrypted, stored or sent; keys are not needed
     try:
         config = app_settings.SOFTWARE_SECURE
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="verify_student.E001")]
-    for key in _REQUIRED:
-        if not config.get(key):
-            errors.append(
-                checks.Error(
-                    f"VERIFY_STUDENT['SOFTWARE_SECURE'][{key!r}] is not set.",
-                    hint="Photo verification cannot encrypt or submit attempts without it.",
-                    id="verify_student.E002",
-                )
-            )
+    unset = checks.Error if deploy else checks.Warning
+    messages: list[checks.CheckMessage] = [
+        unset(
+            f"VERIFY_STUDENT['SOFTWARE_SECURE'][{key!r}] is not set.",
+            hint=_UNCONFIGURED_HINT,
+            id="verify_student.E002" if deploy else "verify_student.W002",
+        )
+        for key in _REQUIRED
+        if not config.get(key)
+    ]
     probes = (
         (config.get("FACE_IMAGE_AES_KEY"), lambda: app_settings.face_image_aes_key, "E003"),
         (config.get("RSA_PUBLIC_KEY"), lambda: app_settings.rsa_public_key, "E004"),
@@ -45,12 +84,13 @@ def check_software_secure_settings(
         try:
             probe()
         except ImproperlyConfigured as exc:
-            errors.append(checks.Error(str(exc), id=f"verify_student.{code}"))
-    errors.extend(_check_storage_class())
-    return errors
+            messages.append(checks.Error(str(exc), id=f"verify_student.{code}"))
+    messages.extend(_check_storage(deploy))
+    return messages
 
 
-def _check_storage_class() -> list[checks.CheckMessage]:
+def _check_storage(deploy: bool) -> list[checks.CheckMessage]:
+    """The photo storage can be built, names where photos go, and (on disk) can be written."""
     path = app_settings.storage_class_path
     try:
         import_string(path)
@@ -62,7 +102,49 @@ def _check_storage_class() -> list[checks.CheckMessage]:
                 id="verify_student.E006",
             )
         ]
+    try:
+        backend = storage.get_storage()
+    except StorageNotConfigured as exc:
+        unset = checks.Error if deploy else checks.Warning
+        return [
+            unset(
+                str(exc),
+                hint="Photo submissions are answered 503 until a storage is configured.",
+                id="verify_student.E009" if deploy else "verify_student.W003",
+            )
+        ]
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="verify_student.E010")]
+    if isinstance(backend, FileSystemStorage):
+        return _check_directory(backend)
     return []
+
+
+def _check_directory(backend: FileSystemStorage) -> list[checks.CheckMessage]:
+    location = Path(backend.location)
+    messages: list[checks.CheckMessage] = []
+    if "location" not in app_settings.storage_kwargs:
+        messages.append(
+            checks.Warning(
+                "VERIFY_STUDENT['SOFTWARE_SECURE'] uses FileSystemStorage without a "
+                f"'location': the encrypted photos would be written to {location} "
+                "(MEDIA_ROOT), which may be served to anyone.",
+                hint="Set STORAGE_KWARGS = {'location': <a directory that is not served>}.",
+                id="verify_student.W006",
+            )
+        )
+    existing = next((p for p in (location, *location.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        messages.append(
+            checks.Warning(
+                f"The photo storage directory {location} cannot be created or written "
+                f"(checked {existing}).",
+                hint="Photo submissions would be answered 503: fix the directory's "
+                "permissions or set another STORAGE_KWARGS['location'].",
+                id="verify_student.W004",
+            )
+        )
+    return messages
 
 
 @checks.register(checks.Tags.security)

@@ -1,5 +1,7 @@
 """One exception type per kind of failure; views map them to status codes."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 
 class VerificationException(Exception):
     """A state-machine transition was refused (the attempt is in the wrong status)."""
@@ -7,6 +9,17 @@ class VerificationException(Exception):
 
 class VerificationConfigurationError(Exception):
     """Base for configuration problems (also raised as ImproperlyConfigured by conf)."""
+
+
+class StorageNotConfigured(VerificationConfigurationError, ImproperlyConfigured):
+    """Nothing says where the photos go (an S3 storage without a bucket name)."""
+
+
+class VerificationUnavailable(VerificationConfigurationError):
+    """Photo verification cannot take submissions: a reviewer key or the storage is missing.
+
+    Views answer 503; the message names the setting (for the log, not the learner).
+    """
 
 
 class PhotoStorageError(Exception):

@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 
 from . import conf
 from .conf import app_settings
-from .exceptions import PhotoStorageError
+from .exceptions import PhotoStorageError, StorageNotConfigured
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,11 @@ def _is_s3(cls: type[Storage]) -> bool:
 
 
 def get_storage() -> Storage:
-    """The configured storage backend (S3 signed URLs last ``IMAGE_LINK_DURATION``)."""
+    """The configured storage backend (S3 signed URLs last ``IMAGE_LINK_DURATION``).
+
+    Raises ``ImproperlyConfigured`` when it cannot be built, and its subclass
+    ``StorageNotConfigured`` for an S3 storage that names no bucket.
+    """
     path = app_settings.storage_class_path
     cls = _storage_class(path)
     kwargs: dict[str, Any] = app_settings.storage_kwargs
@@ -72,6 +76,13 @@ def get_storage() -> Storage:
             raise ImproperlyConfigured(
                 f"{_KWARGS_SETTING} does not suit {path}: {type(exc).__name__}: {exc}"
             ) from exc
+        if _is_s3(cls) and not getattr(storage, "bucket_name", None):
+            # boto3 would only fail at the first upload ("Required parameter name not set").
+            raise StorageNotConfigured(
+                f"{_CLASS_SETTING} is {path} but no bucket is named: set "
+                f"{_KWARGS_SETTING}['bucket_name'] (or AWS_STORAGE_BUCKET_NAME), or choose "
+                "another storage, e.g. django.core.files.storage.FileSystemStorage."
+            )
         if len(_storages) >= _MAX_CACHED:
             _storages.clear()
         _storages[cache_key] = storage

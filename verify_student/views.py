@@ -26,10 +26,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import api, fake_reviewer, ssencrypt
 from .conf import app_settings
-from .exceptions import InvalidPhotoError, PhotoStorageError, VerificationException
+from .exceptions import (
+    InvalidPhotoError,
+    PhotoStorageError,
+    VerificationException,
+    VerificationUnavailable,
+)
 from .services import IDVerificationService
 
 log = logging.getLogger(__name__)
+
+UNAVAILABLE_MESSAGE = "Identity verification is not available on this site yet. Try again later."
 
 
 def _bad_request(message: str) -> HttpResponseBadRequest:
@@ -151,6 +158,9 @@ def submit_photos(request: HttpRequest) -> HttpResponse:
         attempt = api.submit_verification(request.user, face, photo_id)
     except InvalidPhotoError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
+    except VerificationUnavailable as exc:
+        log.error("Photo verification is not configured: %s", exc)
+        return JsonResponse({"error": UNAVAILABLE_MESSAGE}, status=503)
     except PhotoStorageError:
         log.error("Photo storage failed for user %s.", request.user.pk)
         return JsonResponse(

@@ -1,14 +1,20 @@
 """Malformed settings: system checks at `manage.py check`, ImproperlyConfigured at use."""
 
 import copy
+import os
 
 import pytest
 from django.conf import settings as django_settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from verify_student.checks import check_callback_is_https, check_software_secure_settings
+from verify_student.checks import (
+    check_callback_is_https,
+    check_deployment_settings,
+    check_software_secure_settings,
+)
 from verify_student.conf import app_settings
 
 
@@ -28,6 +34,12 @@ def software_secure(settings):
     return apply
 
 
+@pytest.fixture
+def no_stand_in(settings):
+    """The reviewer stand-in off (check --deploy reports it otherwise)."""
+    settings.FEATURES = {**settings.FEATURES, "ENABLE_SOFTWARE_SECURE_FAKE": False}
+
+
 def ids(messages):
     return sorted(m.id for m in messages)
 
@@ -40,7 +52,7 @@ def test_test_settings_are_clean():
 def test_aes_key_must_be_64_hex_chars(software_secure, bad_key):
     software_secure(FACE_IMAGE_AES_KEY=bad_key)
     messages = check_software_secure_settings()
-    expected = "verify_student.E002" if bad_key == "" else "verify_student.E003"
+    expected = "verify_student.W002" if bad_key == "" else "verify_student.E003"
     assert ids(messages) == [expected]
     with pytest.raises(ImproperlyConfigured, match="FACE_IMAGE_AES_KEY"):
         app_settings.face_image_aes_key
@@ -56,11 +68,17 @@ def test_rsa_key_must_be_a_key(software_secure, bad_key):
         app_settings.rsa_public_key
 
 
-def test_missing_keys_are_each_reported(software_secure):
+def test_missing_keys_are_each_reported(software_secure, no_stand_in):
     software_secure(RSA_PUBLIC_KEY=None, API_URL=None, API_SECRET_KEY="")
     messages = check_software_secure_settings()
-    assert ids(messages) == ["verify_student.E002"] * 3
+    # Warnings: a host that has not configured the reviewer yet still migrates and runs.
+    assert ids(messages) == ["verify_student.W002"] * 3
+    assert all(m.level == checks.WARNING for m in messages)
     assert "RSA_PUBLIC_KEY" in " ".join(m.msg for m in messages)
+    assert "generate_verification_keys" in messages[0].hint
+    deploy = check_deployment_settings()
+    assert ids(deploy) == ["verify_student.E002"] * 3
+    assert all(m.level == checks.ERROR for m in deploy)
     with pytest.raises(ImproperlyConfigured, match=r"RSA_PUBLIC_KEY.*not set"):
         app_settings.rsa_public_key
 
@@ -149,3 +167,106 @@ def test_policy_settings_are_checked(settings, changes, code):
     assert check_policy_settings() == []
     settings.VERIFY_STUDENT = {**settings.VERIFY_STUDENT, **changes}
     assert ids(check_policy_settings()) == [code]
+
+
+# -- a host that configured nothing: migrate and check run, check --deploy refuses ---------
+
+
+@pytest.fixture
+def nothing_configured(settings):
+    del settings.VERIFY_STUDENT
+    settings.FEATURES = {}
+
+
+@pytest.mark.django_db  # Django 6 runs the database checks too
+def test_nothing_configured_warns_and_deploy_refuses(nothing_configured):
+    warnings = check_software_secure_settings()
+    assert ids(warnings) == ["verify_student.W002"] * 5 + ["verify_student.W003"]
+    assert "bucket" in warnings[-1].msg
+    call_command("check")  # warnings only: no SystemCheckError
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check", deploy=True)
+    text = str(raised.value)
+    assert text.count("verify_student.E002") == 5
+    assert "verify_student.E009" in text
+
+
+def test_the_stand_in_is_reported_by_check_deploy(settings):
+    settings.FEATURES = {**settings.FEATURES, "ENABLE_SOFTWARE_SECURE_FAKE": True}
+    assert ids(check_deployment_settings()) == ["verify_student.W005"]
+    settings.FEATURES = {**settings.FEATURES, "ENABLE_SOFTWARE_SECURE_FAKE": False}
+    assert check_deployment_settings() == []
+
+
+# -- the photo storage ---------------------------------------------------------------
+
+
+def test_s3_without_a_bucket_is_named(software_secure, no_stand_in):
+    software_secure(STORAGE_KWARGS={"region_name": "us-east-1"})
+    (message,) = check_software_secure_settings()
+    assert message.id == "verify_student.W003"
+    assert "bucket_name" in message.msg
+    assert ids(check_deployment_settings()) == ["verify_student.E009"]
+
+
+def test_the_global_bucket_setting_of_django_storages_counts(software_secure, settings):
+    software_secure(STORAGE_KWARGS={"region_name": "us-east-1"})
+    settings.AWS_STORAGE_BUCKET_NAME = "photos"
+    assert check_software_secure_settings() == []
+
+
+def test_storage_kwargs_that_do_not_fit_are_an_error(software_secure):
+    software_secure(
+        STORAGE_CLASS="django.core.files.storage.FileSystemStorage",
+        STORAGE_KWARGS={"bucket_name": "photos"},
+    )
+    (message,) = check_software_secure_settings()
+    assert message.id == "verify_student.E010"
+    assert "FileSystemStorage" in message.msg
+
+
+def test_a_class_that_is_not_a_storage_is_an_error(software_secure):
+    software_secure(STORAGE_CLASS="collections.OrderedDict")
+    assert ids(check_software_secure_settings()) == ["verify_student.E010"]
+
+
+def test_file_storage_in_a_directory_is_clean(software_secure, tmp_path):
+    software_secure(
+        STORAGE_CLASS="django.core.files.storage.FileSystemStorage",
+        STORAGE_KWARGS={"location": str(tmp_path / "photos" / "not-yet-made")},
+    )
+    assert check_software_secure_settings() == []
+
+
+def test_file_storage_without_a_location_warns_of_media_root(software_secure, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    software_secure(STORAGE_CLASS="django.core.files.storage.FileSystemStorage", STORAGE_KWARGS={})
+    (message,) = check_software_secure_settings()
+    assert message.id == "verify_student.W006"
+    assert str(tmp_path) in message.msg
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_file_storage_that_cannot_be_written_is_named(software_secure, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        software_secure(
+            STORAGE_CLASS="django.core.files.storage.FileSystemStorage",
+            STORAGE_KWARGS={"location": str(locked / "photos")},
+        )
+        (message,) = check_software_secure_settings()
+    finally:
+        locked.chmod(0o700)
+    assert message.id == "verify_student.W004"
+    assert str(locked) in message.msg
+
+
+def test_file_storage_on_a_file_is_named(software_secure, tmp_path):
+    occupied = tmp_path / "a-file"
+    occupied.write_text("")
+    software_secure(
+        STORAGE_CLASS="django.core.files.storage.FileSystemStorage",
+        STORAGE_KWARGS={"location": str(occupied)},
+    )
+    assert ids(check_software_secure_settings()) == ["verify_student.W004"]

@@ -135,6 +135,33 @@ class TestSubmitPhotos:
         assert "could not be stored" in response.json()["error"]
         assert not SoftwareSecurePhotoVerification.objects.exists()
 
+    @pytest.mark.parametrize(
+        ("change", "named"),
+        [
+            ({"FACE_IMAGE_AES_KEY": None}, "FACE_IMAGE_AES_KEY"),
+            ({"RSA_PUBLIC_KEY": ""}, "RSA_PUBLIC_KEY"),
+            ({"API_URL": None}, "API_URL"),
+            # boto3 would fail only at the upload ("Required parameter name not set").
+            ({"STORAGE_KWARGS": {"region_name": "us-east-1"}}, "bucket"),
+        ],
+    )
+    def test_an_unconfigured_site_answers_503_and_keeps_nothing(
+        self, learner_client, settings, no_secrets_in_logs, change, named
+    ):
+        config = copy.deepcopy(settings.VERIFY_STUDENT)
+        for key, value in change.items():
+            config["SOFTWARE_SECURE"][key] = value
+        settings.VERIFY_STUDENT = config
+        response = learner_client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG)}
+        )
+        assert response.status_code == 503
+        assert "not available on this site" in response.json()["error"]
+        assert named not in response.json()["error"]  # the learner is not told settings
+        assert not SoftwareSecurePhotoVerification.objects.exists()
+        logged = [r.getMessage() for r in no_secrets_in_logs.records if r.levelname == "ERROR"]
+        assert any(named in message for message in logged)
+
     def test_login_required(self, client):
         assert client.post(SUBMIT, {"face_image": data_url(PNG)}).status_code == 401
 
