@@ -90,8 +90,9 @@ class AppSettings:
         features = getattr(settings, "FEATURES", None) or {}
         if not features.get("ENABLE_LTI_PROVIDER", True):
             return f"FEATURES['ENABLE_LTI_PROVIDER'] = {features['ENABLE_LTI_PROVIDER']!r}"
-        if not getattr(settings, "ENABLE_LTI_PROVIDER", True):
-            return f"ENABLE_LTI_PROVIDER = {settings.ENABLE_LTI_PROVIDER!r}"
+        flag = getattr(settings, "ENABLE_LTI_PROVIDER", True)
+        if not flag:
+            return f"ENABLE_LTI_PROVIDER = {flag!r}"
         return ""
 
     @property
