@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path to the host's account retirement Signal (sent with user=): when
     # set, lti_provider.api.retire_user is connected to it.
     "RETIREMENT_SIGNAL": None,
+    # Send scores through the host's Celery app (True), in-process after the commit
+    # (False), or decide by whether the host has a Celery app (None).
+    "USE_CELERY": None,
 }
 
 
@@ -154,6 +157,16 @@ class AppSettings:
                 "is not a django.dispatch.Signal."
             )
         return hook
+
+    @property
+    def use_celery(self) -> bool | None:
+        """``USE_CELERY``: True, False, or None (the host's Celery app if it has one)."""
+        value = self._get("USE_CELERY")
+        if value is not None and not isinstance(value, bool):
+            raise ImproperlyConfigured(
+                f"LTI_PROVIDER['USE_CELERY'] must be True, False or None, not {value!r}."
+            )
+        return value
 
     @property
     def allow_insecure_outcome_urls(self) -> bool:

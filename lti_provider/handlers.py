@@ -76,7 +76,7 @@ def score_changed_handler(sender: Any, **kwargs: Any) -> None:
 
 def _queue_on_commit(task: Any, args: tuple[Any, ...], countdown: int | None = None) -> None:
     def queue_passback() -> None:
-        task.apply_async(args, countdown=countdown)
+        tasks.queue_or_run(task, args, countdown)
 
     # robust: a broker failure must not break the host's request once committed.
     transaction.on_commit(queue_passback, robust=True)

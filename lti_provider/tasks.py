@@ -5,6 +5,9 @@ most ``LTI_PROVIDER['OUTCOME_MAX_RETRIES']`` times; any other failure (a 4xx,
 a refused URL, a ``failure`` codeMajor) is logged and not retried. Each task
 carries the assignment version it was queued with and does nothing once a
 newer score has been queued.
+
+``queue_or_run`` sends a task to the host's Celery app, or runs it in this
+process when there is none (``LTI_PROVIDER['USE_CELERY']``).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
+from celery.exceptions import Retry
+from kombu.exceptions import OperationalError
 
 from . import ags, outcomes
 from .conf import app_settings
-from .exceptions import OutcomeServiceUnavailable
+from .exceptions import OutcomeError, OutcomeServiceUnavailable
 from .models import GradedAssignment, Lti13GradedAssignment
 
 logger = logging.getLogger(__name__)
@@ -109,3 +114,50 @@ def send_ags_composite_score(
     if assignment is None:
         return False
     return _send(self, assignment, ags.send_ags_composite_score, assignment)
+
+
+# -- where a task runs -------------------------------------------------------------------
+def host_has_celery_app() -> bool:
+    """Whether the host made a Celery app (not Celery's own fallback to amqp://localhost)."""
+    app = current_app._get_current_object()
+    return not (app.main == "default" and app.set_as_current is False and not app.fixups)
+
+
+def uses_celery() -> bool:
+    """Tasks go to Celery: as ``USE_CELERY`` says, or when the host has a Celery app."""
+    setting = app_settings.use_celery
+    return host_has_celery_app() if setting is None else setting
+
+
+def queue_or_run(task: Task, args: tuple[Any, ...], countdown: int | None = None) -> str:
+    """Queue a passback on the host's Celery, or send it here, once; what happened.
+
+    Returns ``"queued"``, ``"ran"``, or ``"not queued"`` when the broker cannot
+    be reached (logged, not raised: the host's request has committed). In-process
+    there is no countdown and no retry: a score the outcome service did not
+    take is logged, and ``resend_lti_scores`` sends it again.
+    """
+    if uses_celery():
+        try:
+            task.apply_async(args, countdown=countdown)
+        except OperationalError as exc:
+            logger.warning(
+                "Outcome Service: %s%r not queued, the Celery broker is unreachable (%s); "
+                "resend_lti_scores sends the score later.",
+                task.name,
+                args,
+                type(exc).__name__,
+            )
+            return "not queued"
+        return "queued"
+    try:
+        task(*args)
+    except (Retry, OutcomeError) as exc:
+        logger.warning(
+            "Outcome Service: %s%r sent in-process failed (%s); resend_lti_scores sends "
+            "the score again.",
+            task.name,
+            args,
+            type(exc).__name__,
+        )
+    return "ran"

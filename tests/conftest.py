@@ -6,8 +6,10 @@ Real components only: moto's S3 server (``moto_server``) on a free
 """
 
 import logging
+import socket
 
 import pytest
+from celery import Celery
 from django.db import connection
 
 from tests import celery_app, log_guard
@@ -63,6 +65,28 @@ def eager_retries():
     conf.task_eager_propagates = False
     yield
     conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def celery_broker_down():
+    """The host's Celery app, not eager, with a broker that refuses connections.
+
+    A second app made current and default for the test (the shared tasks bind
+    to it), pointed at a 127.0.0.1 port that is bound but not listening.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        app = Celery("host-with-broker-down", broker=f"amqp://guest:guest@127.0.0.1:{port}//")
+        app.conf.task_always_eager = False
+        app.set_current()
+        app.set_default()
+        try:
+            yield app
+        finally:
+            celery_app.app.set_current()
+            celery_app.app.set_default()
+            app.close()
 
 
 # -- no secret, key, signature or image bytes in any log record ---------------------------

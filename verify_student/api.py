@@ -158,7 +158,9 @@ def submit_verification(
                 attempt.copy_id_photo_from = initial
                 attempt.save(update_fields=["copy_id_photo_from"])
             attempt.mark_ready()
-            transaction.on_commit(lambda: _queue_submission(attempt.pk))
+            # robust: the attempt is committed; a failure to send it now is logged and
+            # leaves it ready for retry_failed_photo_verifications, not a 500.
+            transaction.on_commit(lambda: _queue_submission(attempt.pk), robust=True)
     except Exception:
         _delete_photos(stored)
         raise
@@ -167,9 +169,14 @@ def submit_verification(
 
 
 def _queue_submission(attempt_id: int) -> None:
-    from .tasks import send_request_to_ss_for_user
+    from .tasks import queue_or_run, send_request_to_ss_for_user
 
-    send_request_to_ss_for_user.delay(attempt_id)
+    if queue_or_run(send_request_to_ss_for_user, attempt_id) == "not queued":
+        log.warning(
+            "Verification attempt %s stays ready: `retry_failed_photo_verifications "
+            "--status ready` sends it once the broker is back.",
+            attempt_id,
+        )
 
 
 def _delete_photos(paths: list[str]) -> None:
@@ -228,9 +235,9 @@ def record_review_result(
 
 
 def _queue_icrv_email(user_id: int, checkpoint_id: int, status: str) -> None:
-    from .tasks import send_verification_status_email
+    from .tasks import queue_or_run, send_verification_status_email
 
-    send_verification_status_email.delay(user_id, checkpoint_id, status)
+    queue_or_run(send_verification_status_email, user_id, checkpoint_id, status)
 
 
 # -- staff review --------------------------------------------------------------------

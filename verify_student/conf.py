@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_MAX_AGE": 3600,
     "PHOTO_RETENTION_DAYS": 30,
     "RETIREMENT_SIGNAL": None,
+    "USE_CELERY": None,
 }
 
 
@@ -123,6 +124,21 @@ class AppSettings:
     def CALLBACK_MAX_AGE(self) -> int:
         """Seconds the reviewer's signed Date may be from now, either way (3600)."""
         return int(self._get("CALLBACK_MAX_AGE"))
+
+    @property
+    def USE_CELERY(self) -> bool | None:
+        """Whether tasks go to the host's Celery app: True, False or None (the default).
+
+        None decides by looking: with a Celery app of the host's, tasks are
+        queued on it; without one, they run in this process once the
+        transaction commits. False always runs them in-process.
+        """
+        value = self._get("USE_CELERY")
+        if value is not None and not isinstance(value, bool):
+            raise ImproperlyConfigured(
+                f"VERIFY_STUDENT['USE_CELERY'] must be True, False or None, not {value!r}."
+            )
+        return value
 
     # -- host hooks -----------------------------------------------------------
     @property

@@ -1,17 +1,22 @@
 """Celery tasks: the submission to the reviewer (with retries) and status emails.
 
 Tasks take ids, not objects, and are idempotent: running one twice for the
-same attempt changes nothing the second time.
+same attempt changes nothing the second time. ``queue_or_run`` sends one to
+the host's Celery app, or runs it in this process when there is none
+(``VERIFY_STUDENT['USE_CELERY']``).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from celery import shared_task
+from celery import Task, current_app, shared_task
+from celery.exceptions import Retry
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from kombu.exceptions import OperationalError
 
 from . import statuses
 from .client import SubmissionOutcome
@@ -66,3 +71,50 @@ def send_verification_status_email(user_id: int, checkpoint_id: int, status: str
     send_mail(subject, body, None, [user.email])
     log.info("Re-verification status email (%s) sent to user %s.", status, user_id)
     return True
+
+
+# -- where a task runs -------------------------------------------------------------------
+def host_has_celery_app() -> bool:
+    """Whether the host made a Celery app (not Celery's own fallback).
+
+    Without one, Celery falls back to an app of its own that sends tasks to
+    ``amqp://localhost``, where nothing listens on a host that never set Celery up.
+    """
+    app = current_app._get_current_object()
+    return not (app.main == "default" and app.set_as_current is False and not app.fixups)
+
+
+def uses_celery() -> bool:
+    """Tasks go to Celery: as ``USE_CELERY`` says, or when the host has a Celery app."""
+    setting = app_settings.USE_CELERY
+    return host_has_celery_app() if setting is None else setting
+
+
+def queue_or_run(task: Task, *args: Any) -> str:
+    """Queue ``task(*args)`` on the host's Celery, or run it here, once; what happened.
+
+    Call it once the data the task reads is committed. Returns ``"queued"``,
+    ``"ran"``, or ``"not queued"`` when the broker cannot be reached (logged;
+    nothing is raised, so the request that committed the data still succeeds).
+    In-process, a task that asks to be retried is not (nothing would wait
+    for the countdown); what it left (must_retry) is picked up by the same command.
+    """
+    if uses_celery():
+        try:
+            task.apply_async(args)
+        except OperationalError as exc:
+            log.warning(
+                "Task %s%r not queued: the Celery broker is unreachable (%s).",
+                task.name,
+                args,
+                type(exc).__name__,
+            )
+            return "not queued"
+        return "queued"
+    try:
+        task(*args)
+    except Retry:
+        log.info(
+            "Task %s%r ran in-process and asked to be retried: not retried here.", task.name, args
+        )
+    return "ran"

@@ -185,3 +185,82 @@ def test_a_broker_failure_does_not_break_the_host(
         send(assignment, 1, 1)  # no exception reaches the host
     assert len(callbacks) == 1
     assert "broker unreachable" in caplog.text
+
+
+# -- where the passback runs: the host's Celery, in-process, or not yet -------------------
+@pytest.fixture
+def in_process(settings):
+    settings.LTI_PROVIDER = {**settings.LTI_PROVIDER, "USE_CELERY": False}
+
+
+def test_use_celery_false_sends_in_process_after_commit(
+    assignment, outcome_server, in_process, celery_broker_down, django_capture_on_commit_callbacks
+):
+    # The broker is down as well: only an in-process run reaches the outcome service.
+    with django_capture_on_commit_callbacks(execute=True):
+        send(assignment, 3, 4)
+    [received] = outcome_server.received
+    assert received.score == "0.75" and received.signature_ok
+
+
+def test_in_process_a_failing_outcome_service_is_logged_once_not_raised(
+    assignment, outcome_server, in_process, django_capture_on_commit_callbacks, caplog
+):
+    outcome_server.answer("503")
+    with caplog.at_level(logging.WARNING, "lti_provider"):
+        with django_capture_on_commit_callbacks(execute=True):
+            send(assignment, 1, 2)
+    assert len(outcome_server.received) == 1  # no retries in the request
+    assert "resend_lti_scores" in caplog.text
+
+
+def test_in_process_a_composite_score_is_sent_at_once(
+    assignment, outcome_server, in_process, score_reader, django_capture_on_commit_callbacks
+):
+    vertical = GradedAssignmentFactory(
+        user=assignment.user,
+        outcome_service=assignment.outcome_service,
+        course_key=CourseKey.from_string(COURSE),
+        usage_key=UsageKey.from_string(VERTICAL),
+    )
+    score_reader[(vertical.user_id, VERTICAL)] = (2, 8)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(vertical, 1, 1)
+    # The problem's own score, and the vertical's read through the score reader,
+    # at once: in-process there is no LTI_AGGREGATE_SCORE_PASSBACK_DELAY to wait.
+    assert sorted(r.score for r in outcome_server.received) == ["0.25", "1.0"]
+
+
+def test_a_broker_that_refuses_is_logged_and_the_request_goes_on(
+    assignment, outcome_server, celery_broker_down, django_capture_on_commit_callbacks, caplog
+):
+    with caplog.at_level(logging.WARNING, "lti_provider"):
+        with django_capture_on_commit_callbacks(execute=True):
+            send(assignment, 1, 2)
+    assert outcome_server.received == []
+    assert "broker is unreachable" in caplog.text
+    assert "resend_lti_scores" in caplog.text
+
+
+def test_use_celery_must_be_a_bool_or_none(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from lti_provider.conf import app_settings
+
+    settings.LTI_PROVIDER = {**settings.LTI_PROVIDER, "USE_CELERY": "no"}
+    with pytest.raises(ImproperlyConfigured, match="USE_CELERY"):
+        app_settings.use_celery
+
+
+def test_without_a_host_celery_app_passbacks_run_in_process(monkeypatch):
+    import threading
+
+    import celery._state
+
+    monkeypatch.setattr(celery._state, "default_app", None)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(tasks.uses_celery()))
+    thread.start()
+    thread.join()
+    assert answers == [False]
+    assert tasks.uses_celery()  # the tests' own app, in this thread

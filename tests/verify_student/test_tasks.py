@@ -71,3 +71,114 @@ def test_missing_or_decided_attempts_are_left_alone(reviewer):
     approved = SoftwareSecurePhotoVerificationFactory(status="approved")
     assert send_request_to_ss_for_user.delay(approved.pk).get() == "approved"
     assert reviewer.received == []
+
+
+# -- where the submission runs: the host's Celery, in-process, or not yet ------------------
+SUBMIT = "/verify_student/submit-photos/"
+
+
+@pytest.fixture
+def use_celery(settings):
+    def apply(value):
+        config = copy.deepcopy(settings.VERIFY_STUDENT)
+        config["USE_CELERY"] = value
+        settings.VERIFY_STUDENT = config
+
+    return apply
+
+
+def submit_as_learner(user, capture):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    files = {
+        "face_image": SimpleUploadedFile("face.png", PNG, "image/png"),
+        "photo_id_image": SimpleUploadedFile("id.png", PNG, "image/png"),
+    }
+    with capture(execute=True):
+        return client.post(SUBMIT, files)
+
+
+def only_attempt(user):
+    from verify_student.models import SoftwareSecurePhotoVerification
+
+    return SoftwareSecurePhotoVerification.objects.get(user=user)
+
+
+def test_the_tests_host_has_a_celery_app():
+    from verify_student.tasks import host_has_celery_app, uses_celery
+
+    assert host_has_celery_app() and uses_celery()
+
+
+def test_without_a_celery_app_tasks_run_in_process(monkeypatch):
+    """Celery's own fallback app (what a host without Celery gets) is not a host's app."""
+    import threading
+
+    import celery._state
+
+    from verify_student.tasks import host_has_celery_app, uses_celery
+
+    monkeypatch.setattr(celery._state, "default_app", None)
+    answers = []
+    # A new thread: no current app of this thread's, so Celery makes its fallback.
+    thread = threading.Thread(target=lambda: answers.append((host_has_celery_app(), uses_celery())))
+    thread.start()
+    thread.join()
+    assert answers == [(False, False)]
+
+
+def test_use_celery_false_submits_in_process_after_commit(
+    user, s3_photos, reviewer, use_celery, celery_broker_down, django_capture_on_commit_callbacks
+):
+    use_celery(False)  # the broker is down too: only an in-process run reaches the reviewer
+    response = submit_as_learner(user, django_capture_on_commit_callbacks)
+    assert response.status_code == 200
+    assert only_attempt(user).status == "submitted"
+    assert len(reviewer.received) == 1 and reviewer.received[0].signature_ok
+
+
+def test_in_process_an_unreachable_reviewer_leaves_must_retry_once(
+    user, s3_photos, settings, closed_port, use_celery, django_capture_on_commit_callbacks
+):
+    use_celery(False)
+    config = copy.deepcopy(settings.VERIFY_STUDENT)
+    config["SOFTWARE_SECURE"]["API_URL"] = f"http://127.0.0.1:{closed_port}/submit"
+    settings.VERIFY_STUDENT = config
+    response = submit_as_learner(user, django_capture_on_commit_callbacks)
+    assert response.status_code == 200
+    attempt = only_attempt(user)
+    assert attempt.status == "must_retry"  # tried once, in the request; the command retries
+    assert attempt.error_msg
+
+
+def test_use_celery_must_be_a_bool_or_none(use_celery):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from verify_student.conf import app_settings
+
+    use_celery("yes")
+    with pytest.raises(ImproperlyConfigured, match="USE_CELERY"):
+        app_settings.USE_CELERY
+
+
+def test_a_broker_that_refuses_leaves_the_attempt_ready_for_the_retry_command(
+    user, s3_photos, reviewer, celery_broker_down, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    response = submit_as_learner(user, django_capture_on_commit_callbacks)
+    assert response.status_code == 200  # the learner's request succeeds
+    assert response.json()["status"] == "ready"
+    assert only_attempt(user).status == "ready"
+    assert reviewer.received == []
+
+    out = StringIO()
+    call_command("retry_failed_photo_verifications", "--status", "ready", stdout=out)
+    assert only_attempt(user).status == "submitted"
+    assert len(reviewer.received) == 1
+    assert "1 submitted" in out.getvalue()
