@@ -207,9 +207,11 @@ def test_in_process_a_failing_outcome_service_is_logged_once_not_raised(
     assignment, outcome_server, in_process, django_capture_on_commit_callbacks, caplog
 ):
     outcome_server.answer("503")
-    with caplog.at_level(logging.WARNING, "lti_provider"):
-        with django_capture_on_commit_callbacks(execute=True):
-            send(assignment, 1, 2)
+    with (
+        caplog.at_level(logging.WARNING, "lti_provider"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        send(assignment, 1, 2)
     assert len(outcome_server.received) == 1  # no retries in the request
     assert "resend_lti_scores" in caplog.text
 
@@ -234,9 +236,11 @@ def test_in_process_a_composite_score_is_sent_at_once(
 def test_a_broker_that_refuses_is_logged_and_the_request_goes_on(
     assignment, outcome_server, celery_broker_down, django_capture_on_commit_callbacks, caplog
 ):
-    with caplog.at_level(logging.WARNING, "lti_provider"):
-        with django_capture_on_commit_callbacks(execute=True):
-            send(assignment, 1, 2)
+    with (
+        caplog.at_level(logging.WARNING, "lti_provider"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        send(assignment, 1, 2)
     assert outcome_server.received == []
     assert "broker is unreachable" in caplog.text
     assert "resend_lti_scores" in caplog.text
