@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from . import statuses
 from .conf import app_settings
@@ -43,6 +44,7 @@ from .privacy import (
     retire_user,
 )
 from .services import IDVerificationService
+from .uploads import PHOTO_FIELDS, too_large_message
 
 __all__ = [
     "IDVerificationService",
@@ -83,26 +85,30 @@ def decode_image(value: str | bytes) -> bytes:
         return value
     header, sep, payload = value.partition(",")
     if not sep or not header.startswith("data:") or not header.endswith(";base64"):
-        raise InvalidPhotoError("The image must be a base64 data URL (data:image/...;base64,...).")
+        raise InvalidPhotoError(
+            _("The image must be a base64 data URL (data:image/...;base64,...).")
+        )
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidPhotoError("The image data URL is not valid base64.") from exc
+        raise InvalidPhotoError(_("The image data URL is not valid base64.")) from exc
 
 
-def validate_image(data: bytes, label: str = "image") -> str:
-    """Check size and type (JPEG or PNG by magic bytes); return the content type."""
+def validate_image(data: bytes, label: Any = None) -> str:
+    """Check size and type (JPEG or PNG by magic bytes); return the content type.
+
+    ``label`` names the photo in the error messages, as the learner knows it
+    (default: "photo").
+    """
+    label = label or _("photo")
     if not data:
-        raise InvalidPhotoError(f"The {label} is empty.")
-    limit = app_settings.MAX_IMAGE_SIZE
-    if len(data) > limit:
-        raise InvalidPhotoError(
-            f"The {label} is {len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB."
-        )
+        raise InvalidPhotoError(_("The %(photo)s is empty.") % {"photo": label})
+    if len(data) > app_settings.MAX_IMAGE_SIZE:
+        raise InvalidPhotoError(too_large_message(label))
     for magic, content_type in _MAGIC.items():
         if data.startswith(magic):
             return content_type
-    raise InvalidPhotoError(f"The {label} must be a JPEG or PNG image.")
+    raise InvalidPhotoError(_("The %(photo)s must be a JPEG or PNG image.") % {"photo": label})
 
 
 def ensure_verification_available() -> None:
@@ -136,14 +142,14 @@ def submit_verification(
     error nothing is left behind: no attempt row and no stored photo.
     """
     ensure_verification_available()
-    validate_image(face_image, "face photo")
+    validate_image(face_image, PHOTO_FIELDS["face_image"])
     initial = None
     if photo_id_image is None:
         initial = SoftwareSecurePhotoVerification.get_initial_verification(user)
         if initial is None:
-            raise InvalidPhotoError("A photo ID image is required for a first verification.")
+            raise InvalidPhotoError(_("A photo of your ID is required for a first verification."))
     else:
-        validate_image(photo_id_image, "photo ID image")
+        validate_image(photo_id_image, PHOTO_FIELDS["photo_id_image"])
 
     stored: list[str] = []
     try:

@@ -20,11 +20,13 @@ from django.http import (
     JsonResponse,
 )
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from . import api, fake_reviewer, ssencrypt
+from . import api, fake_reviewer, ssencrypt, uploads
 from .conf import app_settings
 from .exceptions import (
     InvalidPhotoError,
@@ -36,7 +38,10 @@ from .services import IDVerificationService
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE_MESSAGE = "Identity verification is not available on this site yet. Try again later."
+UNAVAILABLE_MESSAGE = gettext_lazy(
+    "Identity verification is not available on this site yet. Try again later."
+)
+STORAGE_FAILED_MESSAGE = gettext_lazy("Your photos could not be stored. Please try again later.")
 
 
 def _bad_request(message: str) -> HttpResponseBadRequest:
@@ -126,46 +131,42 @@ def _callback_replay_key(authorization: str) -> str:
     return f"verify_student.callback_applied.{digest}"
 
 
-def _image_from_request(request: HttpRequest, field: str) -> bytes | None:
-    upload = request.FILES.get(field)
-    if upload is not None:
-        limit = app_settings.MAX_IMAGE_SIZE
-        if upload.size is not None and upload.size > limit:
-            raise InvalidPhotoError(
-                f"The {field} is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB."
-            )
-        return upload.read()
-    value = request.POST.get(field)
-    return api.decode_image(value) if value else None
-
-
 @require_POST
 @never_cache
+@csrf_exempt  # checked by _submit_photos, once the photo size limit is installed
 def submit_photos(request: HttpRequest) -> HttpResponse:
     """A logged-in learner's face photo (and photo ID, unless re-verifying).
 
     Images come as multipart files or base64 data URLs. The answer is JSON
     with the attempt's receipt id; the submission to the reviewer follows
-    in a task once the attempt is stored.
+    in a task once the attempt is stored. A body too long for two photos is
+    refused (413) before it is read.
     """
     if not request.user.is_authenticated:
-        return JsonResponse({"error": "Log in to submit photos."}, status=401)
+        return JsonResponse({"error": _("Log in to submit photos.")}, status=401)
     try:
-        face = _image_from_request(request, "face_image")
-        photo_id = _image_from_request(request, "photo_id_image")
+        limit = uploads.limit_photo_uploads(request)
+    except uploads.PhotosTooLarge as exc:
+        return JsonResponse({"error": str(exc)}, status=413)
+    return _submit_photos(request, limit)
+
+
+@csrf_protect
+def _submit_photos(request: HttpRequest, limit: uploads.PhotoSizeLimitHandler) -> HttpResponse:
+    try:
+        face = uploads.photo_from_request(request, "face_image", limit)
+        photo_id = uploads.photo_from_request(request, "photo_id_image", limit)
         if face is None:
-            raise InvalidPhotoError("face_image is required.")
+            raise InvalidPhotoError(_("A photo of your face is required."))
         attempt = api.submit_verification(request.user, face, photo_id)
     except InvalidPhotoError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     except VerificationUnavailable as exc:
         log.error("Photo verification is not configured: %s", exc)
-        return JsonResponse({"error": UNAVAILABLE_MESSAGE}, status=503)
+        return JsonResponse({"error": str(UNAVAILABLE_MESSAGE)}, status=503)
     except PhotoStorageError:
         log.error("Photo storage failed for user %s.", request.user.pk)
-        return JsonResponse(
-            {"error": "Your photos could not be stored. Please try again later."}, status=503
-        )
+        return JsonResponse({"error": str(STORAGE_FAILED_MESSAGE)}, status=503)
     return JsonResponse({"receipt_id": attempt.receipt_id, "status": attempt.status})
 
 

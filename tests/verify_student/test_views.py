@@ -2,6 +2,7 @@
 
 import base64
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -76,8 +77,8 @@ class TestSubmitPhotos:
     @pytest.mark.parametrize(
         ("fields", "message"),
         [
-            ({}, "face_image is required"),
-            ({"face_image": data_url(PNG)}, "photo ID image is required"),
+            ({}, "A photo of your face is required."),
+            ({"face_image": data_url(PNG)}, "A photo of your ID is required"),
             (
                 {"face_image": data_url(b"GIF89a..."), "photo_id_image": data_url(JPEG)},
                 "JPEG or PNG",
@@ -89,7 +90,7 @@ class TestSubmitPhotos:
             ({"face_image": "http://x/y.png", "photo_id_image": data_url(JPEG)}, "data URL"),
             (
                 {"face_image": data_url(PNG), "photo_id_image": data_url(b"")},
-                "photo ID image is empty",
+                "The photo of your ID is empty.",
             ),
         ],
     )
@@ -110,8 +111,63 @@ class TestSubmitPhotos:
             SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG)}
         )
         assert response.status_code == 400
-        assert "limit is" in response.json()["error"]
+        assert response.json()["error"] == (
+            "The photo of your face is larger than 100 bytes, the largest photo accepted. "
+            "Choose a smaller photo or take a new one."
+        )
         assert s3_photos.object_keys() == []
+        assert not SoftwareSecurePhotoVerification.objects.exists()
+
+    @pytest.mark.parametrize(
+        ("field", "named"),
+        [("face_image", "photo of your face"), ("photo_id_image", "photo of your ID")],
+    )
+    def test_an_oversized_file_is_named_in_the_unit_of_the_limit(
+        self, learner_client, s3_photos, settings, field, named
+    ):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        config = copy.deepcopy(settings.VERIFY_STUDENT)
+        config["MAX_IMAGE_SIZE"] = 2 * 1024
+        settings.VERIFY_STUDENT = config
+        files = {
+            "face_image": SimpleUploadedFile("face.png", PNG, "image/png"),
+            "photo_id_image": SimpleUploadedFile("id.jpg", JPEG, "image/jpeg"),
+        }
+        files[field] = SimpleUploadedFile("big.png", PNG + b"x" * 4000, "image/png")
+        response = learner_client.post(SUBMIT, files)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert f"The {named} is larger than 2 KiB" in error
+        assert field not in error
+        assert s3_photos.object_keys() == []
+
+    def test_the_default_limit_reads_10_mib(self, learner_client, s3_photos):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        big = SimpleUploadedFile("big.png", PNG + b"x" * (10 * 1024 * 1024), "image/png")
+        response = learner_client.post(SUBMIT, {"face_image": big})
+        assert response.status_code == 400
+        assert "larger than 10 MiB" in response.json()["error"]
+
+    def test_a_body_longer_than_two_photos_is_refused_unread(self, user):
+        from django.test import RequestFactory
+
+        from verify_student.views import submit_photos
+
+        class Unreadable:
+            def read(self, *args):
+                raise AssertionError("the body was read")
+
+            readline = read
+
+        request = RequestFactory().post(SUBMIT, b"", content_type="multipart/form-data; boundary=x")
+        request.META["CONTENT_LENGTH"] = str(200 * 1024 * 1024)
+        request._stream = Unreadable()
+        request.user = user
+        response = submit_photos(request)
+        assert response.status_code == 413
+        assert "each may be at most 10 MiB" in json.loads(response.content)["error"]
         assert not SoftwareSecurePhotoVerification.objects.exists()
 
     def test_reverification_reuses_the_initial_photo_id(self, learner_client, user, s3_photos):
