@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "PHOTO_RETENTION_DAYS": 30,
     "RETIREMENT_SIGNAL": None,
     "USE_CELERY": None,
+    "BASE_TEMPLATE": "verify_student/base.html",
 }
 
 
@@ -139,6 +140,15 @@ class AppSettings:
                 f"VERIFY_STUDENT['USE_CELERY'] must be True, False or None, not {value!r}."
             )
         return value
+
+    @property
+    def BASE_TEMPLATE(self) -> str:
+        """The template the learner pages extend (``verify_student/base.html``).
+
+        It must define ``{% block title %}`` and ``{% block content %}``; the
+        pages put their stylesheet and script inside ``content``.
+        """
+        return str(self._get("BASE_TEMPLATE"))
 
     # -- host hooks -----------------------------------------------------------
     @property
