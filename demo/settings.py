@@ -127,6 +127,8 @@ VERIFY_STUDENT = {
         **_storage,
     },
     "RSA_PRIVATE_KEY_FOR_REVIEW": (KEYS / "rsa_test_private.pem").read_text(),
+    # The app's own learner pages (verify_student_verify, verify_student_status) in the demo's look.
+    "BASE_TEMPLATE": "demo/base.html",
 }
 
 LTI_USER_EMAIL_DOMAIN = "lti.demo.invalid"

@@ -9,8 +9,6 @@ admin.site.site_title = "Demo LMS"
 
 urlpatterns = [
     path("", views.index, name="demo-index"),
-    path("learner/verify/", views.verify, name="demo-verify"),
-    path("learner/verify/attempt/", views.latest_attempt, name="demo-latest-attempt"),
     path("lti/sandbox/", consumer.sandbox, name="demo-lti-sandbox"),
     path("lti/outcomes/<int:consumer_id>/", consumer.outcomes, name="demo-lti-outcomes"),
     path("lti/gradebook/", consumer.gradebook, name="demo-lti-gradebook"),

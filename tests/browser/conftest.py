@@ -175,6 +175,7 @@ def use_demo_settings(settings: Any, base_url: str, photo_dir: Path) -> None:
             "STORAGE_KWARGS": {"location": str(photo_dir), "base_url": "/photos/"},
         }
     )
+    config["BASE_TEMPLATE"] = "demo/base.html"
     settings.VERIFY_STUDENT = config
     settings.FEATURES = {**settings.FEATURES, "ENABLE_SOFTWARE_SECURE_FAKE": True}
     settings.LTI_PROVIDER = {

@@ -134,8 +134,10 @@ def test_error_pages_are_readable_with_debug_off(client, demo_settings):
 
 
 def test_the_learner_page_asks_for_a_login(client, demo_settings):
-    response = client.get("/learner/verify/")
+    response = client.get("/verify_student/verify/")
     assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/?next=/learner/verify/")
-    assert client.get("/").status_code == 200
+    assert response["Location"].startswith("/accounts/login/?next=/verify_student/verify/")
+    start = client.get("/")
+    assert start.status_code == 200
+    assert b'href="/verify_student/verify/"' in start.content  # the shipped learner page
     assert client.get("/lti/sandbox/").status_code == 200
