@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "LTI13_CLOCK_LEEWAY": 5,
     # LTI 1.3: the tool's title in the configuration JSON.
     "LTI13_TOOL_TITLE": "Course content",
+    # The template the provider's pages (errors, confirmations) extend; it must define
+    # {% block title %} and {% block content %}.
+    "BASE_TEMPLATE": "lti_provider/base.html",
     # Dotted path to the host's account retirement Signal (sent with user=): when
     # set, lti_provider.api.retire_user is connected to it.
     "RETIREMENT_SIGNAL": None,
@@ -157,6 +160,11 @@ class AppSettings:
                 "is not a django.dispatch.Signal."
             )
         return hook
+
+    @property
+    def base_template(self) -> str:
+        """The template the provider's pages extend (``lti_provider/base.html``)."""
+        return str(self._get("BASE_TEMPLATE"))
 
     @property
     def use_celery(self) -> bool | None:

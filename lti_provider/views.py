@@ -89,12 +89,25 @@ def default_launch_handler(request: HttpRequest, course_key: Any, usage_key: Any
     return HttpResponse(render_to_string("lti_provider/launch.html", context))
 
 
+def render_page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    """Render one of the provider's pages on ``LTI_PROVIDER['BASE_TEMPLATE']``."""
+    page = {"lti_base_template": app_settings.base_template, "user": request.user, **context}
+    return render(request, template, page, status=status)
+
+
 def error_response(request: HttpRequest, exc: LtiError) -> HttpResponse:
-    """A plain page for a refused launch (the message never carries a secret)."""
+    """The page of a refused launch: what went wrong and what the learner can do.
+
+    The message and advice never carry a secret, a signature or another
+    account's email.
+    """
     logger.info("LTI launch refused (%s): %s", type(exc).__name__, exc.message)
-    return render(
-        request,
-        "lti_provider/error.html",
-        {"message": exc.message, "error": exc},
-        status=exc.status_code,
-    )
+    context = {
+        "message": exc.message,
+        "error": exc,
+        "error_kind": type(exc).__name__,
+        "status_code": exc.status_code,
+    }
+    return render_page(request, "lti_provider/error.html", context, status=exc.status_code)
