@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from lti_provider.models import (
     GradedAssignment,
@@ -118,19 +119,19 @@ class Lti13RegistrationAdmin(admin.ModelAdmin):
     # Platform URLs typed without a scheme are https (Django 6's default, asked for now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
-    @admin.display(description="Public key (JWK)")
+    @admin.display(description=_("Public key (JWK)"))
     def public_jwk(self, obj: Lti13Registration) -> str:
         if not obj.pk:
-            return "Generated when the registration is saved."
+            return str(_("Generated when the registration is saved."))
         return format_html("<pre>{}</pre>", json.dumps(obj.public_jwk(), indent=2))
 
-    @admin.display(description="Give these to the platform")
+    @admin.display(description=_("Give these to the platform"))
     def tool_urls(self, obj: Lti13Registration) -> str:
         rows = [
-            ("OIDC login initiation URL", reverse("lti_provider_lti13_login")),
-            ("Launch (redirect) URL", reverse("lti_provider_lti13_launch")),
-            ("Public key set (JWKS) URL", reverse("lti_provider_lti13_jwks")),
-            ("Configuration JSON", reverse("lti_provider_lti13_config")),
+            (_("OIDC login initiation URL"), reverse("lti_provider_lti13_login")),
+            (_("Launch (redirect) URL"), reverse("lti_provider_lti13_launch")),
+            (_("Public key set (JWKS) URL"), reverse("lti_provider_lti13_jwks")),
+            (_("Configuration JSON"), reverse("lti_provider_lti13_config")),
         ]
         return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from .exceptions import InvalidLaunchParameter, InvalidOutcomeURL
@@ -55,19 +56,22 @@ def check_outcome_parameters(params: Mapping[str, str]) -> None:
         return
     if len(sourcedid) > MAX_SOURCEDID_LENGTH:
         raise InvalidLaunchParameter(
-            f"{SOURCEDID} is {len(sourcedid)} characters long; "
-            f"this site keeps at most {MAX_SOURCEDID_LENGTH}."
+            gettext("%(name)s is %(length)d characters long; this site keeps at most %(most)d.")
+            % {"name": SOURCEDID, "length": len(sourcedid), "most": MAX_SOURCEDID_LENGTH}
         )
     url = params.get(OUTCOME_URL) or ""
     if len(url) > MAX_OUTCOME_URL_LENGTH:
         raise InvalidLaunchParameter(
-            f"{OUTCOME_URL} is {len(url)} characters long; "
-            f"LTI 1.1 allows at most {MAX_OUTCOME_URL_LENGTH}."
+            gettext("%(name)s is %(length)d characters long; LTI 1.1 allows at most %(most)d.")
+            % {"name": OUTCOME_URL, "length": len(url), "most": MAX_OUTCOME_URL_LENGTH}
         )
     if not _URL_CHARACTERS.issuperset(url):
         raise InvalidLaunchParameter(
-            f"{OUTCOME_URL} must be a URL of printable ASCII characters "
-            "(spaces and other characters percent-encoded)."
+            gettext(
+                "%(name)s must be a URL of printable ASCII characters "
+                "(spaces and other characters percent-encoded)."
+            )
+            % {"name": OUTCOME_URL}
         )
 
 

@@ -73,7 +73,7 @@ class InvalidLaunchParameter(InvalidLaunchMessage):
     grade request the site cannot record would otherwise be lost silently.
     """
 
-    public_message = "An LTI launch parameter cannot be accepted."
+    public_message = _("An LTI launch parameter cannot be accepted.")
 
 
 # --- launch: 403 ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.core.cache import caches
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import reverse
+from django.utils.translation import gettext
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
@@ -194,11 +195,12 @@ def check_launch_parameters(params: QueryDict) -> None:
     # What the database cannot store is refused here, not by a DataError (500) later:
     # PostgreSQL text holds no NUL, and these values go to 255-character columns.
     if any("\x00" in value for _name, value in form_items(params)):
-        raise InvalidLaunchMessage("LTI parameters must not contain NUL characters.")
+        raise InvalidLaunchMessage(gettext("LTI parameters must not contain NUL characters."))
     too_long = [name for name in _STORED_PARAMETERS if len(params.get(name, "")) > _MAX_STORED]
     if too_long:
         raise InvalidLaunchParameter(
-            f"LTI parameter(s) longer than {_MAX_STORED} characters: {', '.join(too_long)}"
+            gettext("LTI parameter(s) longer than %(length)d characters: %(names)s")
+            % {"length": _MAX_STORED, "names": ", ".join(too_long)}
         )
     check_outcome_parameters(params)
 

@@ -124,7 +124,7 @@ class LtiConsumer(models.Model):
     launch_instance_guid = ""
 
     class Meta:
-        verbose_name = "LTI consumer"
+        verbose_name = _("LTI consumer")
 
     def __str__(self) -> str:
         return self.consumer_name
@@ -169,7 +169,7 @@ class OutcomeService(models.Model):
     lti_consumer = models.ForeignKey(LtiConsumer, on_delete=models.CASCADE)
 
     class Meta:
-        verbose_name = "outcome service"
+        verbose_name = _("outcome service")
         constraints = [
             models.UniqueConstraint(
                 fields=["lti_consumer", "lis_outcome_service_url"],
@@ -207,7 +207,7 @@ class GradedAssignment(models.Model):
     resource_link_id = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
-        verbose_name = "graded assignment"
+        verbose_name = _("graded assignment")
         constraints = [
             models.UniqueConstraint(
                 fields=["lti_user", "resource_link_id"], name="lti_graded_assignment_link_user"
@@ -233,7 +233,7 @@ class LtiUser(models.Model):
     edx_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
 
     class Meta:
-        verbose_name = "LTI user"
+        verbose_name = _("LTI user")
         constraints = [
             models.UniqueConstraint(
                 fields=["lti_consumer", "instance_guid", "lti_user_id"],
@@ -323,7 +323,7 @@ class Lti13Registration(models.Model):
     private_key_pem = models.TextField(editable=False)
 
     class Meta:
-        verbose_name = "LTI 1.3 platform registration"
+        verbose_name = _("LTI 1.3 platform registration")
         constraints = [
             models.UniqueConstraint(
                 fields=["issuer", "client_id"], name="lti13_registration_issuer_client"
@@ -380,7 +380,7 @@ class Lti13GradedAssignment(models.Model):
     version_number = models.IntegerField(default=0)
 
     class Meta:
-        verbose_name = "LTI 1.3 graded assignment"
+        verbose_name = _("LTI 1.3 graded assignment")
         constraints = [
             models.UniqueConstraint(
                 fields=["registration", "lineitem_url", "lti_user_id"],

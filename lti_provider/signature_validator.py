@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from django.core.cache import caches
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from oauthlib.common import Request as OAuthRequest
 from oauthlib.common import urlencoded as URLENCODED_CHARACTERS
 from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
@@ -146,7 +147,7 @@ def consume_nonce(consumer_key: str, nonce: str, timestamp: str) -> None:
         added = caches[app_settings.cache_alias].add(key, 1, timeout=timeout)
     except Exception as exc:  # any backend error (redis, memcached...): fail closed
         logger.error("LTI nonce store unavailable (%s); launch refused", type(exc).__name__)
-        raise ReplayedNonce("The launch could not be checked for replay.") from exc
+        raise ReplayedNonce(gettext("The launch could not be checked for replay.")) from exc
     if not added:
         logger.warning("LTI launch replayed for consumer key %s", consumer_key)
         raise ReplayedNonce()

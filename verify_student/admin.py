@@ -74,7 +74,7 @@ class AttemptForm(forms.ModelForm):
         if source is not None and (
             source.pk == self.instance.pk or source.user_id != self.instance.user_id
         ):
-            raise forms.ValidationError("Choose another attempt of the same learner.")
+            raise forms.ValidationError(_("Choose another attempt of the same learner."))
         return source
 
 
@@ -88,7 +88,11 @@ def _short_datetime(value: Any) -> str:
 
 
 def _describe(attempt: Attempt) -> str:
-    return f"{attempt.pk} ({attempt.user.get_username()}, receipt {attempt.receipt_id})"
+    return _("%(id)s (%(username)s, receipt %(receipt)s)") % {
+        "id": attempt.pk,
+        "username": attempt.user.get_username(),
+        "receipt": attempt.receipt_id,
+    }
 
 
 @admin.register(SoftwareSecurePhotoVerification)
@@ -180,8 +184,10 @@ class SoftwareSecurePhotoVerificationAdmin(PhotoReviewMixin, SimpleHistoryAdmin)
     @admin.display(description=gettext_lazy("Sealed photo-ID key"))
     def sealed_id_key_state(self, attempt: Attempt) -> str:
         if attempt.photos_deleted_at:
-            return f"none ({photos_deleted_note(attempt)})"
-        return "stored, sealed with the reviewer's RSA key" if attempt.photo_id_key else "none"
+            return _("none (%(note)s)") % {"note": photos_deleted_note(attempt)}
+        if attempt.photo_id_key:
+            return _("stored, sealed with the reviewer's RSA key")
+        return _("none")
 
     def change_view(
         self,
@@ -230,11 +236,12 @@ class SoftwareSecurePhotoVerificationAdmin(PhotoReviewMixin, SimpleHistoryAdmin)
             try:
                 apply(attempt)
             except VerificationException as exc:
-                self.message_user(
-                    request,
-                    f"Attempt {_describe(attempt)}: not {_PAST[decision]}: {exc}",
-                    messages.ERROR,
-                )
+                message = _("Attempt %(attempt)s: not %(past)s: %(error)s") % {
+                    "attempt": _describe(attempt),
+                    "past": _PAST[decision],
+                    "error": exc,
+                }
+                self.message_user(request, message, messages.ERROR)
                 continue
             if decision != "resubmit" and _state(attempt) == before:
                 unchanged.append(str(attempt.pk))
@@ -250,7 +257,8 @@ class SoftwareSecurePhotoVerificationAdmin(PhotoReviewMixin, SimpleHistoryAdmin)
         if unchanged:
             self.message_user(
                 request,
-                f"Left unchanged ({_UNCHANGED[decision]}): {', '.join(unchanged)}.",
+                _("Left unchanged (%(why)s): %(ids)s.")
+                % {"why": _UNCHANGED[decision], "ids": ", ".join(unchanged)},
                 messages.INFO,
             )
 
@@ -271,7 +279,7 @@ class SoftwareSecurePhotoVerificationAdmin(PhotoReviewMixin, SimpleHistoryAdmin)
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Deny verification attempts",
+            "title": _("Deny verification attempts"),
             "opts": self.opts,
             "form": form,
             "attempts": queryset.select_related("user").order_by("pk"),
@@ -327,9 +335,9 @@ class SoftwareSecurePhotoVerificationAdmin(PhotoReviewMixin, SimpleHistoryAdmin)
 
 
 _UNCHANGED = {
-    "approve": "already approved",
-    "deny": "already denied for this reason",
-    "retry": "already decided, or already marked for retry",
+    "approve": gettext_lazy("already approved"),
+    "deny": gettext_lazy("already denied for this reason"),
+    "retry": gettext_lazy("already decided, or already marked for retry"),
 }
 
 

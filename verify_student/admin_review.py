@@ -20,6 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import api, review, statuses
@@ -30,10 +31,10 @@ REVIEW_PERMISSION = "verify_student.review_photos"
 Attempt = SoftwareSecurePhotoVerification
 
 _PAST = {
-    "approve": "approved",
-    "deny": "denied",
-    "retry": "marked for retry",
-    "resubmit": "queued for resubmission",
+    "approve": gettext_lazy("approved"),
+    "deny": gettext_lazy("denied"),
+    "retry": gettext_lazy("marked for retry"),
+    "resubmit": gettext_lazy("queued for resubmission"),
 }
 
 
@@ -50,9 +51,10 @@ class DenyReasonForm(forms.Form):
 def photos_deleted_note(attempt: Attempt) -> str:
     """``Photos deleted on <date> (...)``: deleted on purpose, not missing from storage."""
     assert attempt.photos_deleted_at is not None
-    reason = "account retirement" if attempt.retired_at else "retention period over"
     when = date_format(timezone.localtime(attempt.photos_deleted_at), "DATETIME_FORMAT")
-    return f"Photos deleted on {when} ({reason})"
+    if attempt.retired_at:
+        return _("Photos deleted on %(date)s (account retirement)") % {"date": when}
+    return _("Photos deleted on %(date)s (retention period over)") % {"date": when}
 
 
 class PhotoReviewMixin(admin.ModelAdmin):
@@ -82,7 +84,7 @@ class PhotoReviewMixin(admin.ModelAdmin):
             raise PermissionDenied
         attempt = self.get_object(request, unquote(object_id))
         if attempt is None:
-            raise Http404("No such verification attempt.")
+            raise Http404(_("No such verification attempt."))
         return attempt
 
     def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -102,10 +104,10 @@ class PhotoReviewMixin(admin.ModelAdmin):
                     reason = deny_form.cleaned_data["reason"]
                     return self._decide_on_review_page(request, attempt, "deny", reason)
             else:
-                self.message_user(request, "Unknown decision.", messages.ERROR)
+                self.message_user(request, _("Unknown decision."), messages.ERROR)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Review verification attempt {attempt.pk}",
+            "title": _("Review verification attempt %(id)s") % {"id": attempt.pk},
             "opts": self.opts,
             "original": attempt,
             "photos": self._photos(attempt),
@@ -121,7 +123,7 @@ class PhotoReviewMixin(admin.ModelAdmin):
         if attempt.photos_deleted_at:  # no storage call: they are gone on purpose
             return [
                 {"label": label, "problem": f"{photos_deleted_note(attempt)}.", "url": ""}
-                for label in ("face photo", "photo ID")
+                for label in (_("face photo"), _("photo ID"))
             ]
         return [
             {
@@ -139,16 +141,18 @@ class PhotoReviewMixin(admin.ModelAdmin):
         try:
             api.review_attempt(attempt, decision, request.user, reason)
         except VerificationException as exc:
-            self.message_user(request, f"Not {_PAST[decision]}: {exc}", messages.ERROR)
+            message = _("Not %(past)s: %(error)s") % {"past": _PAST[decision], "error": exc}
+            self.message_user(request, message, messages.ERROR)
         else:
-            self.message_user(request, f"Attempt {attempt.pk} {_PAST[decision]}.", messages.SUCCESS)
+            message = _("Attempt %(id)s %(past)s.") % {"id": attempt.pk, "past": _PAST[decision]}
+            self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(self._review_url(attempt.pk))
 
     def review_image_view(self, request: HttpRequest, object_id: str, image: str) -> HttpResponse:
         """One decrypted image, straight from memory; never cached, every serving logged."""
         attempt = self._reviewable_attempt(request, object_id)
         if image not in review.IMAGES:
-            raise Http404("No such image.")
+            raise Http404(_("No such image."))
         if attempt.photos_deleted_at:
             photo = review.ReviewPhoto(image, problem=f"{photos_deleted_note(attempt)}.")
         else:

@@ -261,7 +261,7 @@ def review_attempt(
         attempt.approve(user_id=reviewer, service="staff")
     elif decision == "deny":
         if not reason.strip():
-            raise VerificationException("A reason is required to deny an attempt.")
+            raise VerificationException(_("A reason is required to deny an attempt."))
         attempt.deny(reason.strip(), error_code=STAFF_ERROR_CODE, reviewing_user=reviewer)
     elif decision == "retry":
         attempt.system_error(
@@ -276,8 +276,12 @@ def resubmit(attempt: SoftwareSecurePhotoVerification) -> None:
     """Queue a new submission of an attempt that is ready or must_retry."""
     if attempt.status not in statuses.ALLOWED_FROM["submit"]:
         raise VerificationException(
-            f"Attempt {attempt.pk} is {attempt.status}; only "
-            f"{', '.join(statuses.ALLOWED_FROM['submit'])} attempts can be resubmitted."
+            _("Attempt %(id)s is %(status)s; only %(statuses)s attempts can be resubmitted.")
+            % {
+                "id": attempt.pk,
+                "status": attempt.status,
+                "statuses": ", ".join(statuses.ALLOWED_FROM["submit"]),
+            }
         )
     transaction.on_commit(lambda: _queue_submission(attempt.pk))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 
 from . import ssencrypt, storage
 from .conf import app_settings
@@ -89,7 +90,9 @@ def _load_face(attempt: SoftwareSecurePhotoVerification) -> ReviewPhoto:
     try:
         key = app_settings.face_image_aes_key
     except ImproperlyConfigured as exc:
-        return ReviewPhoto(image, problem=f"The face photo cannot be decrypted: {exc}")
+        return ReviewPhoto(
+            image, problem=_("The face photo cannot be decrypted: %(error)s") % {"error": exc}
+        )
     return _decrypt_stored(attempt, image, attempt._get_path("face"), key)
 
 
@@ -98,25 +101,31 @@ def _load_photo_id(attempt: SoftwareSecurePhotoVerification) -> ReviewPhoto:
     try:
         private_key = app_settings.rsa_private_key_for_review
     except ImproperlyConfigured as exc:
-        return ReviewPhoto(image, problem=f"The photo ID cannot be decrypted: {exc}")
+        return ReviewPhoto(
+            image, problem=_("The photo ID cannot be decrypted: %(error)s") % {"error": exc}
+        )
     if private_key is None:
         return ReviewPhoto(
             image,
-            problem="Photo IDs can only be reviewed where "
-            "VERIFY_STUDENT['RSA_PRIVATE_KEY_FOR_REVIEW'] is configured.",
+            problem=_(
+                "Photo IDs can only be reviewed where "
+                "VERIFY_STUDENT['RSA_PRIVATE_KEY_FOR_REVIEW'] is configured."
+            ),
         )
     # A re-verification re-uses the ID photo (and sealed key) of the initial attempt.
     source = attempt.copy_id_photo_from or attempt
     if not source.photo_id_key:
-        return ReviewPhoto(image, problem="No photo ID key is stored for this attempt.")
+        return ReviewPhoto(image, problem=_("No photo ID key is stored for this attempt."))
     try:
         aes_key = ssencrypt.rsa_decrypt(ssencrypt.decode_key_text(source.photo_id_key), private_key)
     except ValueError:
         log.warning("Attempt %s: the photo ID key does not open with the review key.", source.pk)
         return ReviewPhoto(
             image,
-            problem="The photo ID key cannot be opened with RSA_PRIVATE_KEY_FOR_REVIEW "
-            "(it was sealed for another key pair).",
+            problem=_(
+                "The photo ID key cannot be opened with RSA_PRIVATE_KEY_FOR_REVIEW "
+                "(it was sealed for another key pair)."
+            ),
         )
     return _decrypt_stored(attempt, image, source._get_path("photo_id"), aes_key)
 
@@ -128,21 +137,30 @@ def _decrypt_stored(
     try:
         stored = storage.read_photo(path)
     except PhotoStorageError as exc:
-        return ReviewPhoto(image, problem=f"The {label} could not be read from storage: {exc}.")
+        return ReviewPhoto(
+            image,
+            problem=_("The %(photo)s could not be read from storage: %(error)s.")
+            % {"photo": label, "error": exc},
+        )
     try:
         data = ssencrypt.decode_and_decrypt(stored, key)
     except ValueError:
         log.warning("Attempt %s: the stored %s does not decrypt.", attempt.pk, image)
         return ReviewPhoto(
             image,
-            problem=f"The {label} stored at {path} could not be decrypted "
-            "(it is damaged, or was encrypted with another key).",
+            problem=_(
+                "The %(photo)s stored at %(path)s could not be decrypted "
+                "(it is damaged, or was encrypted with another key)."
+            )
+            % {"photo": label, "path": path},
         )
     for magic, content_type in _MAGIC:
         if data.startswith(magic):
             return ReviewPhoto(image, data=data, content_type=content_type)
     return ReviewPhoto(
-        image, problem=f"The decrypted {label} at {path} is not a JPEG or PNG image."
+        image,
+        problem=_("The decrypted %(photo)s at %(path)s is not a JPEG or PNG image.")
+        % {"photo": label, "path": path},
     )
 
 

@@ -175,7 +175,7 @@ def _submit_photos(request: HttpRequest, limit: uploads.PhotoSizeLimitHandler) -
 def verification_status_api(request: HttpRequest, username: str | None = None) -> HttpResponse:
     """The learner's own status; staff may ask for anyone's (``?username=`` or path)."""
     if not request.user.is_authenticated:
-        return JsonResponse({"error": "Log in to see your verification status."}, status=401)
+        return JsonResponse({"error": _("Log in to see your verification status.")}, status=401)
     username = username or request.GET.get("username")
     user: Any = request.user
     if username and username != request.user.get_username():
@@ -183,7 +183,7 @@ def verification_status_api(request: HttpRequest, username: str | None = None) -
             raise PermissionDenied
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            return JsonResponse({"error": f"No user {username!r}."}, status=404)
+            return JsonResponse({"error": _("No user %(name)r.") % {"name": username}}, status=404)
     status = IDVerificationService.user_status(user)
     return JsonResponse(
         {"username": user.get_username(), "is_verified": status["status"] == "approved", **status}

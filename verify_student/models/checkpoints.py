@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models, transaction
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy
 from opaque_keys.edx.django.models import CourseKeyField
 from opaque_keys.edx.keys import CourseKey
 
@@ -90,8 +91,8 @@ class VerificationStatus(models.Model):
 
     class Meta:
         get_latest_by = "timestamp"
-        verbose_name = "Verification Status"
-        verbose_name_plural = "Verification Statuses"
+        verbose_name = gettext_lazy("Verification Status")
+        verbose_name_plural = gettext_lazy("Verification Statuses")
 
     def __str__(self) -> str:
         return f"{self.status} for user {self.user_id} at checkpoint {self.checkpoint_id}"

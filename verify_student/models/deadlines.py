@@ -47,7 +47,7 @@ class VerificationDeadline(TimeStampedModel):
     _NO_DEADLINE = "none"
 
     class Meta:
-        verbose_name = "verification deadline"
+        verbose_name = gettext_lazy("verification deadline")
 
     def __str__(self) -> str:
         return f"Deadline for {self.course_key}: {self.deadline:%Y-%m-%d %H:%M %Z}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from .software_secure import SoftwareSecurePhotoVerification
 
@@ -34,8 +35,8 @@ class PhotoReviewAccess(models.Model):
 
     class Meta:
         ordering = ["-viewed_at", "-pk"]
-        verbose_name = "photo review access"
-        verbose_name_plural = "photo review accesses"
+        verbose_name = gettext_lazy("photo review access")
+        verbose_name_plural = gettext_lazy("photo review accesses")
 
     def __str__(self) -> str:
         return f"{self.image} of attempt {self.attempt_id} viewed by user {self.user_id}"

@@ -59,7 +59,7 @@ class SoftwareSecurePhotoVerification(PhotoVerification):
 
     class Meta(PhotoVerification.Meta):
         abstract = False
-        verbose_name = "Software Secure photo verification"
+        verbose_name = gettext_lazy("Software Secure photo verification")
         permissions = [
             ("review_photos", "Can view decrypted verification photos"),
             ("export_verification_data", "Can export a learner's verification records"),
