@@ -200,3 +200,16 @@ def test_the_base_template_is_the_hosts(learner, settings):
         html = learner.get(url).text
         assert "<header>The host's own header</header>" in html
         assert "<title>Host LMS: " in html
+
+
+def test_with_the_broker_down_the_learner_is_told_the_photos_will_be_sent(
+    learner, user, s3_photos, reviewer, celery_broker_down, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_form(learner)
+    assert response.status_code == 302  # the learner's request succeeds
+    assert SoftwareSecurePhotoVerification.objects.get(user=user).status == "ready"
+    assert reviewer.received == []
+    status = learner.get(STATUS).text
+    assert 'data-state="ready"' in status
+    assert "They will be sent to the reviewer shortly" in status
