@@ -52,6 +52,7 @@ EXPECTED = {
         "content again from there (reloading this page does not work).",
         "Missing required LTI parameter(s): %(names)s",
         "Give these to the platform",
+        "Launched content",
         "LTI consumer",
     ],
 }
