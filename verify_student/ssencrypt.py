@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -185,17 +186,23 @@ def generate_signed_message(
     return message, signature, f"SSI {access_key}:{signature}"
 
 
+#: ``SSI <access key>:<signature>``: one space, and visible ASCII other than ``:`` on
+#: each side. Nothing else is accepted (no other whitespace, no padding).
+_AUTHORIZATION = re.compile(r"SSI ([\x21-\x39\x3b-\x7e]+):([\x21-\x39\x3b-\x7e]+)")
+
+
 def parse_authorization(value: Any) -> tuple[str, str] | None:
-    """Split ``SSI <access key>:<signature>``; anything malformed gives None."""
+    """Split ``SSI <access key>:<signature>``; anything else gives None.
+
+    Strict on purpose: the header has one spelling, so a signed request
+    cannot be told apart from its replay by reformatting the header.
+    """
     if not isinstance(value, str):
         return None
-    scheme, _, credentials = value.strip().partition(" ")
-    if scheme != "SSI" or credentials.count(":") != 1:
+    match = _AUTHORIZATION.fullmatch(value)
+    if match is None:
         return None
-    access_key, signature = credentials.strip().split(":")
-    if not access_key or not signature:
-        return None
-    return access_key, signature
+    return match.group(1), match.group(2)
 
 
 def has_valid_signature(

@@ -44,6 +44,13 @@ UNAVAILABLE_MESSAGE = gettext_lazy(
 STORAGE_FAILED_MESSAGE = gettext_lazy("Your photos could not be stored. Please try again later.")
 
 
+#: The answer to an Authorization header that is not exactly ``SSI <access key>:<signature>``
+#: (it starts as the original's answer to a wrong access key).
+MALFORMED_AUTHORIZATION = (
+    'Access key invalid: the Authorization header must be exactly "SSI <access key>:<signature>".'
+)
+
+
 def _bad_request(message: str) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
@@ -71,6 +78,10 @@ def results_callback(request: HttpRequest) -> HttpResponse:
         "Authorization": request.headers.get("Authorization", ""),
         "Date": request.headers.get("Date", ""),
     }
+    credentials = ssencrypt.parse_authorization(headers["Authorization"])
+    if credentials is None:
+        log.warning("Results callback refused: malformed Authorization header.")
+        return _bad_request(MALFORMED_AUTHORIZATION)
     valid = ssencrypt.has_valid_signature(
         "POST",
         headers,
@@ -85,7 +96,7 @@ def results_callback(request: HttpRequest) -> HttpResponse:
     if not _callback_is_fresh(headers["Date"]):
         log.warning("Results callback refused: Date header missing or outside the window.")
         return _bad_request("Date header missing or outside the accepted window.")
-    replay_key = _callback_replay_key(headers["Authorization"])
+    replay_key = _callback_replay_key(*credentials)
     if cache.get(replay_key):
         # The same signed verdict, sent again: it was applied once, it is not again
         # (so a captured PASS cannot undo a later staff decision).
@@ -126,8 +137,10 @@ def _callback_is_fresh(date_header: str) -> bool:
     return abs((timezone.now() - sent).total_seconds()) <= app_settings.CALLBACK_MAX_AGE
 
 
-def _callback_replay_key(authorization: str) -> str:
-    digest = hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).hexdigest()
+def _callback_replay_key(access_key: str, signature: str) -> str:
+    # What was verified: with the header parsed strictly, the (key, signature) pair
+    # has one spelling, and the signature is the HMAC of the signed message.
+    digest = hashlib.sha256(f"{access_key}:{signature}".encode("ascii")).hexdigest()
     return f"verify_student.callback_applied.{digest}"
 
 

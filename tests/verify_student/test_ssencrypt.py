@@ -348,3 +348,31 @@ def test_body_string_is_one_sorted_line_per_key(body):
         f"{key}:{'null' if value is None else value}\n" for key, value in sorted(body.items())
     )
     assert text == expected
+
+
+# -- parse_authorization: one spelling only ------------------------------------------------
+
+
+def test_parse_authorization_reads_the_one_spelling():
+    assert ssencrypt.parse_authorization("SSI key-1:c2ln+/=") == ("key-1", "c2ln+/=")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "SSI  k:s",
+        "SSI \tk:s",
+        "SSI\tk:s",
+        "SSI \x0bk:s",
+        " SSI k:s",
+        "SSI k:s ",
+        "SSI k:s\n",
+        "ssi k:s",
+        "SSI k :s",
+        "SSI k: s",
+        "SSI k:s\u00a0",
+        "SSI k\u00e9:s",
+    ],
+)
+def test_parse_authorization_refuses_every_other_spelling(authorization):
+    assert ssencrypt.parse_authorization(authorization) is None
