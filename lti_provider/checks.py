@@ -71,21 +71,22 @@ def check_cross_site_cookies(app_configs: Any = None, **kwargs: Any) -> list[che
     return warnings
 
 
-# -- issue 9: the nonce store must be shared by every web process ------------------------
-#: Caches a replayed launch can get past: each process (or host) has its own
-#: (LocMemCache, FileBasedCache), or nothing is stored at all (DummyCache).
-#: FileBasedCache's ``add`` is not atomic either, so two racing replays can both win.
+# -- the launch state must be shared by every web process --------------------------------
+#: Caches each process (or host) has its own of (LocMemCache, FileBasedCache), or that
+#: store nothing at all (DummyCache).
 PROCESS_LOCAL_CACHES = (LocMemCache, DummyCache, FileBasedCache)
 
 
-@checks.register(checks.Tags.caches, checks.Tags.security)
+@checks.register(checks.Tags.caches)
 def check_nonce_cache_is_shared(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """Warn when launches are on, DEBUG is off and the nonce store is process-local.
+    """Warn when launches are on, DEBUG is off and the launch state cache is process-local.
 
-    Spent nonces live in ``LTI_PROVIDER['CACHE_ALIAS']``: unless every web
-    process reads the same cache, a launch replayed to another process passes.
+    ``LTI_PROVIDER['CACHE_ALIAS']`` holds the launches waiting for a login and
+    the LTI 1.3 login states: unless every web process reads the same cache, a
+    launch that continues on another process fails. (Spent nonces are not in
+    the cache: they are database rows, ``replay.py``.)
     """
     if not app_settings.enabled or app_settings.debug:
         return []
@@ -105,8 +106,9 @@ def check_nonce_cache_is_shared(
         return []
     return [
         checks.Warning(
-            f"The LTI nonce store, cache {alias!r} ({backend.__name__}), is not shared "
-            "between processes: a launch replayed to another web process would be accepted.",
+            f"The LTI launch state cache, {alias!r} ({backend.__name__}), is not shared "
+            "between processes: a login-and-resume or an LTI 1.3 login that continues on "
+            "another web process fails.",
             hint=(
                 "Point LTI_PROVIDER['CACHE_ALIAS'] at a shared cache, e.g. "
                 "django.core.cache.backends.redis.RedisCache (see docs/SCALING.md)."

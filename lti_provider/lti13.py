@@ -11,8 +11,9 @@ from its defaults, each for a reason:
   re-accepts a state once an id_token was seen with it. Here the login
   stores ``state -> (nonce, registration, target link)`` in the cache
   (``LTI_PROVIDER['CACHE_ALIAS']``), and a launch takes the state and spends
-  the nonce atomically (``cache.add``), once, and only after the signature
-  verified, so a forged request cannot burn a real login.
+  the nonce, once, and only after the signature verified, so a forged
+  request cannot burn a real login. Spent nonces are database rows with a
+  unique key (``replay.py``), which no cache eviction can drop.
 * **Audience, issuer and expiry are verified by PyJWT** (pylti1p3 turns the
   audience check off and does not require ``exp``).
 * **Key rotation:** the platform's JWKS is cached; a kid it does not hold
@@ -29,12 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jwt
 import requests
 from django.core.cache import caches
+from django.db import DatabaseError
 from django.http import HttpRequest
 from jwcrypto.jwk import JWK
 from pylti1p3.contrib.django import DjangoMessageLaunch, DjangoOIDCLogin
@@ -45,6 +48,7 @@ from pylti1p3.registration import Registration
 from pylti1p3.session import SessionService
 from pylti1p3.tool_config import ToolConfAbstract
 
+from lti_provider import replay
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import (
     InvalidIdToken,
@@ -179,8 +183,8 @@ class CacheSessionService(SessionService):
         self.state_data: dict[str, Any] | None = None
 
     def save_nonce(self, nonce: str) -> None:
+        # Kept with the state (``save_state_params``), not as a cache entry of its own.
         self._saved_nonce = nonce
-        _cache().set(_hashed("nonce", nonce), 1, timeout=app_settings.lti13_state_ttl)
 
     def save_state_params(self, state: str, params: Mapping[str, object]) -> None:
         data = {**params, "nonce": self._saved_nonce}
@@ -195,9 +199,8 @@ class CacheSessionService(SessionService):
         return self.state_data is not None
 
     def check_nonce(self, nonce: str) -> bool:
-        if self.state_data is None or self.state_data.get("nonce") != nonce:
-            return False
-        return take_once(_hashed("nonce", nonce), app_settings.lti13_state_ttl) is not None
+        # The login's own nonce; ``ProviderMessageLaunch.validate_nonce`` then spends it.
+        return self.state_data is not None and self.state_data.get("nonce") == nonce
 
     def set_state_valid(self, state: str, id_token_hash: str) -> None:
         # pylti1p3 would let the same id_token be posted again with this state; not here.
@@ -380,6 +383,29 @@ class ProviderMessageLaunch(DjangoMessageLaunch):
         except jwt.InvalidTokenError as exc:
             logger.info("LTI 1.3 id_token refused: %s", exc)
             raise InvalidIdToken() from exc
+        return self
+
+    def validate_nonce(self) -> ProviderMessageLaunch:
+        """The nonce is this login's (pylti1p3's check), and is spent now, once.
+
+        Spent nonces are database rows (``replay.py``), kept as long as the
+        id_token could verify, so no eviction lets the launch be posted again.
+        """
+        super().validate_nonce()
+        registration = self.registration
+        nonce = str(self.claims["nonce"])
+        lifetime = max(
+            float(app_settings.lti13_state_ttl),
+            float(self.claims["exp"]) - time.time() + app_settings.lti13_clock_leeway,
+        )
+        digest = replay.nonce_digest("lti1.3", registration.issuer, registration.client_id, nonce)
+        try:
+            spent_now = replay.spend(digest, lifetime)
+        except DatabaseError as exc:
+            logger.error("LTI 1.3 nonce store unavailable (%s); launch refused", type(exc).__name__)
+            raise LtiException("The nonce store is unavailable") from exc
+        if not spent_now:
+            raise LtiException("The nonce was already used")
         return self
 
     def validate_state(self) -> ProviderMessageLaunch:

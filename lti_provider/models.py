@@ -390,3 +390,24 @@ class Lti13GradedAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.usage_key} for user {self.user_id} (LTI 1.3)"
+
+
+class SpentNonce(models.Model):
+    """A nonce a verified launch has used (LTI 1.1 or 1.3), kept until it could not verify again.
+
+    Written only once a launch's signature verified, so anonymous traffic
+    cannot add rows, and rows leave only once expired (``replay.py``), so
+    none can be pushed out. ``digest`` is the SHA-256 of what identifies the
+    nonce; the unique index is what makes spending atomic.
+    """
+
+    # Every verified launch inserts a row: 64-bit ids do not run out.
+    id = models.BigAutoField(primary_key=True)
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "spent nonce"
+
+    def __str__(self) -> str:
+        return f"nonce {self.digest[:12]}... until {self.expires_at:%Y-%m-%d %H:%M:%S}"

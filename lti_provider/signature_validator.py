@@ -4,7 +4,8 @@
 ``SignatureOnlyEndpoint`` with ``LtiRequestValidator`` and then spends the
 launch's nonce. The nonce is spent only *after* the signature verified, so
 an unsigned request can neither fill the nonce store nor burn a consumer's
-nonces; ``cache.add`` is atomic, so of two concurrent replays only one wins.
+nonces. Spent nonces are rows with a unique key (``replay.py``): of two
+concurrent replays only one wins, and no other traffic can evict them.
 
 oauthlib gets the form body as signed (``form_body``): RFC 5849 3.4.1.3.2
 sorts repeated names by value, and a form handed over as pairs would be
@@ -14,13 +15,12 @@ original's class, bound to one consumer: ``verify(request) -> bool``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode
 
-from django.core.cache import caches
+from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils.translation import gettext
 from oauthlib.common import Request as OAuthRequest
@@ -28,6 +28,7 @@ from oauthlib.common import urlencoded as URLENCODED_CHARACTERS
 from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1
 
+from lti_provider import replay
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import (
     InvalidSignature,
@@ -127,29 +128,28 @@ def timestamp_in_window(timestamp: str, now: float | None = None) -> bool:
     return abs(now - value) <= app_settings.nonce_window_seconds
 
 
-def nonce_cache_key(consumer_key: str, nonce: str, timestamp: str) -> str:
-    # Hashed: nonces may hold characters or lengths some cache backends refuse.
-    digest = hashlib.sha256(f"{consumer_key}\x00{nonce}\x00{timestamp}".encode()).hexdigest()
-    return f"lti_provider:nonce:{digest}"
+def nonce_key(consumer_key: str, nonce: str, timestamp: str) -> str:
+    """The digest a launch's (consumer key, nonce, timestamp) triple is spent under."""
+    return replay.nonce_digest("lti1.1", consumer_key, nonce, timestamp)
 
 
 def consume_nonce(consumer_key: str, nonce: str, timestamp: str) -> None:
     """Record the (key, nonce, timestamp) triple; raise ``ReplayedNonce`` if already seen.
 
-    Fails closed: when the cache cannot answer, the launch is refused, since
-    a replay could not be ruled out.
+    Spent nonces live in the database (``replay.py``), where anonymous
+    traffic cannot push them out. Fails closed: when the store cannot answer,
+    the launch is refused, since a replay could not be ruled out.
     """
-    key = nonce_cache_key(consumer_key, nonce, timestamp)
     # Kept twice the window: a timestamp is accepted up to one window either
     # side of now, so a triple can be replayable for two windows at most.
-    timeout = 2 * app_settings.nonce_window_seconds
+    lifetime = 2 * app_settings.nonce_window_seconds
     try:
-        added = caches[app_settings.cache_alias].add(key, 1, timeout=timeout)
-    except Exception as exc:  # any backend error (redis, memcached...): fail closed
+        spent_now = replay.spend(nonce_key(consumer_key, nonce, timestamp), lifetime)
+    except DatabaseError as exc:
         logger.error("LTI nonce store unavailable (%s); launch refused", type(exc).__name__)
         raise ReplayedNonce(gettext("The launch could not be checked for replay.")) from exc
-    if not added:
-        logger.warning("LTI launch replayed for consumer key %s", consumer_key)
+    if not spent_now:
+        logger.warning("LTI launch replayed for consumer key %r", consumer_key)
         raise ReplayedNonce()
 
 

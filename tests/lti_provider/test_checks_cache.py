@@ -1,4 +1,4 @@
-"""``check_nonce_cache_is_shared``: a process-local nonce store is reported (issue 9)."""
+"""``check_nonce_cache_is_shared``: a process-local launch state cache is reported."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_a_process_local_nonce_store_is_warned_about(production, backend, tmp_pa
     }
     [warning] = check_nonce_cache_is_shared()
     assert warning.id == "lti_provider.W090"
-    assert "'nonces'" in warning.msg and "replayed" in warning.msg
+    assert "'nonces'" in warning.msg and "another web process fails" in warning.msg
     assert "RedisCache" in warning.hint
 
 

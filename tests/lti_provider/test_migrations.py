@@ -22,7 +22,8 @@ from tests.lti_provider.conftest import COURSE_ID, FORM, USAGE_ID, base_params, 
 from tests.lti_provider.outcome_server import outcome_server_fixture  # noqa: F401  (fixture)
 
 BEFORE = [("lti_provider", "0002_lti13_registration")]
-AFTER = [("lti_provider", "0003_consumer_guid_identity_outcome_lengths")]
+#: This release's schema: 0003's changes, and 0004's table of spent nonces the launches need.
+AFTER = [("lti_provider", "0004_spent_nonce")]
 OTHER_PROBLEM = "block-v1:Org+Course+Run+type@problem+block@p2"
 URL = "https://testserver" + launch_path()
 

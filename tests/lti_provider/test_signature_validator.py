@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import time
 from unittest import mock
 from urllib.parse import parse_qsl
@@ -11,7 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from django.core.cache import caches
+from django.db import OperationalError
 from django.test import override_settings
+from django.utils import timezone
 from freezegun import freeze_time
 from oauthlib.oauth1 import SIGNATURE_PLAINTEXT, SIGNATURE_RSA_SHA1
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
@@ -24,11 +27,12 @@ from lti_provider.exceptions import (
     UnknownConsumer,
     UnsupportedSignatureMethod,
 )
+from lti_provider.models import SpentNonce
 from lti_provider.signature_validator import (
     DUMMY_CLIENT_KEY,
     LtiRequestValidator,
     consume_nonce,
-    nonce_cache_key,
+    nonce_key,
     timestamp_in_window,
     verify_launch_signature,
 )
@@ -229,25 +233,26 @@ def test_a_refused_signature_does_not_spend_the_nonce(consumer):
     assert verify_launch_signature(URL, params) == consumer
 
 
-def test_the_nonce_is_kept_twice_the_window():
-    cache = caches["default"]
-    with mock.patch.object(cache, "add", return_value=True) as add:
-        consume_nonce("k", "n", "1700000000")
-    add.assert_called_once_with(nonce_cache_key("k", "n", "1700000000"), 1, timeout=600)
+@freeze_time(VECTOR_TIME)
+def test_the_nonce_is_kept_twice_the_window(db):
+    consume_nonce("k", "n", "1700000000")
+    row = SpentNonce.objects.get(digest=nonce_key("k", "n", "1700000000"))
+    assert row.expires_at == timezone.now() + dt.timedelta(seconds=600)
 
 
 def test_the_nonce_key_depends_on_key_nonce_and_timestamp():
     keys = {
-        nonce_cache_key("k", "n", "1"),
-        nonce_cache_key("k2", "n", "1"),
-        nonce_cache_key("k", "n2", "1"),
-        nonce_cache_key("k", "n", "2"),
+        nonce_key("k", "n", "1"),
+        nonce_key("k2", "n", "1"),
+        nonce_key("k", "n2", "1"),
+        nonce_key("k", "n", "2"),
+        nonce_key("k\x00n", "", "1"),
     }
-    assert len(keys) == 4
-    assert all(len(k) < 250 and " " not in k for k in keys)  # memcached-safe
+    assert len(keys) == 5
+    assert all(len(k) == 64 for k in keys)  # fits SpentNonce.digest
 
 
-def test_a_nonce_is_spent_once_per_key_and_timestamp():
+def test_a_nonce_is_spent_once_per_key_and_timestamp(db):
     consume_nonce("k", "n", "1700000000")
     with pytest.raises(ReplayedNonce):
         consume_nonce("k", "n", "1700000000")
@@ -255,15 +260,26 @@ def test_a_nonce_is_spent_once_per_key_and_timestamp():
     consume_nonce("k", "n", "1700000001")
 
 
+def test_spent_nonces_do_not_live_in_the_cache(consumer):
+    """A cache that forgets everything at once does not let a replay through."""
+    params = signed(consumer)
+    assert verify_launch_signature(URL, params) == consumer
+    caches["default"].clear()
+    with pytest.raises(ReplayedNonce):
+        verify_launch_signature(URL, params)
+
+
 def test_the_nonce_store_fails_closed(consumer, caplog):
     params = signed(consumer)
-    cache = caches["default"]
     with (
-        mock.patch.object(cache, "add", side_effect=ConnectionError("cache down")),
-        pytest.raises(ReplayedNonce),
+        mock.patch.object(
+            SpentNonce.objects, "create", side_effect=OperationalError("database down")
+        ),
+        pytest.raises(ReplayedNonce, match="could not be checked"),
     ):
         verify_launch_signature(URL, params)
     assert "unavailable" in caplog.text
+    assert not SpentNonce.objects.exists()
 
 
 def test_no_secret_or_signature_is_logged(consumer, caplog):

@@ -17,7 +17,7 @@ from oauthlib.oauth1 import SIGNATURE_PLAINTEXT
 
 from lti_provider import outcomes
 from lti_provider.exceptions import InvalidOutcomeURL
-from lti_provider.models import GradedAssignment, LtiUser, OutcomeService
+from lti_provider.models import GradedAssignment, LtiUser, OutcomeService, SpentNonce
 from lti_provider.signals import score_changed
 from tests.factories import GradedAssignmentFactory, LtiUserFactory, UserFactory
 from tests.lti_provider.test_signature_validator import rsa_sha1_signed
@@ -120,6 +120,8 @@ def test_attack_06_a_launch_for_a_linked_but_deactivated_user(consumer):
     response = post_launch(sign_launch(consumer), client=client)
     assert response.status_code == 403
     assert snapshot() == before  # no session row either
+    # The signed launch's nonce is spent all the same: it is not replayable.
+    assert SpentNonce.objects.count() == 1
     assert session_user_id(client) is None
     assert not type(linked.edx_user).objects.get(pk=linked.edx_user.pk).is_active
 
