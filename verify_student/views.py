@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from datetime import UTC
@@ -10,8 +9,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, transaction
 from django.http import (
     Http404,
     HttpRequest,
@@ -26,7 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from . import api, fake_reviewer, ssencrypt, uploads
+from . import api, fake_reviewer, replay, ssencrypt, uploads
 from .conf import app_settings
 from .exceptions import (
     InvalidPhotoError,
@@ -96,24 +95,41 @@ def results_callback(request: HttpRequest) -> HttpResponse:
     if not _callback_is_fresh(headers["Date"]):
         log.warning("Results callback refused: Date header missing or outside the window.")
         return _bad_request("Date header missing or outside the accepted window.")
-    replay_key = _callback_replay_key(*credentials)
-    if cache.get(replay_key):
-        # The same signed verdict, sent again: it was applied once, it is not again
-        # (so a captured PASS cannot undo a later staff decision).
-        log.info("Results callback: a verdict already applied was sent again.")
-        return HttpResponse("OK!", content_type="text/plain")
-
-    receipt_id = body.get("EdX-ID")
     if any("\x00" in value for value in body.values() if isinstance(value, str)):
         # PostgreSQL text cannot hold NUL: refused here rather than by a DataError (500).
         return _bad_request("NUL characters are not allowed.")
+    return _apply_once(body, replay.callback_digest(*credentials))
+
+
+def _apply_once(body: dict[str, Any], digest: str) -> HttpResponse:
+    """Apply a verified verdict unless it already was (then "OK!", changing nothing).
+
+    The verdict is remembered in the transaction that applies it: a refused
+    verdict leaves nothing, and of two concurrent deliveries one applies it.
+    """
+    receipt_id = body.get("EdX-ID")
     try:
-        outcome = api.record_review_result(
-            str(receipt_id),
-            str(body.get("Result")),
-            reason=body.get("Reason", ""),
-            message_type=body.get("MessageType", ""),
-        )
+        with transaction.atomic():
+            try:
+                first_time = replay.remember(digest, 2 * app_settings.CALLBACK_MAX_AGE)
+            except DatabaseError:
+                log.error("Results callback: the replay memory is unavailable; not applied.")
+                return HttpResponse(
+                    "The verdict could not be checked for replay; send it again later.",
+                    status=503,
+                    content_type="text/plain",
+                )
+            if not first_time:
+                # The same signed verdict, sent again: it was applied once, it is not
+                # again (so a captured PASS cannot undo a later staff decision).
+                log.info("Results callback: a verdict already applied was sent again.")
+                return HttpResponse("OK!", content_type="text/plain")
+            outcome = api.record_review_result(
+                str(receipt_id),
+                str(body.get("Result")),
+                reason=body.get("Reason", ""),
+                message_type=body.get("MessageType", ""),
+            )
     except api.UnknownResultError as exc:
         return _bad_request(str(exc))
     except api.UnknownReceiptError:
@@ -121,7 +137,6 @@ def results_callback(request: HttpRequest) -> HttpResponse:
         return _bad_request(f"edX ID {receipt_id} not found")
     except VerificationException:
         return _bad_request(f"edX ID {receipt_id} is not awaiting review")
-    cache.set(replay_key, True, timeout=2 * app_settings.CALLBACK_MAX_AGE)
     log.info("Results callback: receipt %s -> %s.", receipt_id, outcome.status)
     return HttpResponse("OK!", content_type="text/plain")
 
@@ -137,11 +152,6 @@ def _callback_is_fresh(date_header: str) -> bool:
     return abs((timezone.now() - sent).total_seconds()) <= app_settings.CALLBACK_MAX_AGE
 
 
-def _callback_replay_key(access_key: str, signature: str) -> str:
-    # What was verified: with the header parsed strictly, the (key, signature) pair
-    # has one spelling, and the signature is the HMAC of the signed message.
-    digest = hashlib.sha256(f"{access_key}:{signature}".encode("ascii")).hexdigest()
-    return f"verify_student.callback_applied.{digest}"
 
 
 @require_POST

@@ -24,11 +24,13 @@ from .photo_verification import (
     generateUUID,
     status_before_must_be,
 )
+from .replay import AppliedResultsCallback
 from .review import PhotoReviewAccess
 from .software_secure import SoftwareSecurePhotoVerification
 
 __all__ = [
     "STAFF_ERROR_CODE",
+    "AppliedResultsCallback",
     "IcrvStatusEmailsConfiguration",
     "InCourseReverificationConfiguration",
     "PhotoReviewAccess",
