@@ -20,6 +20,7 @@ from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from lti_provider.conf import app_settings
@@ -114,5 +115,49 @@ def check_nonce_cache_is_shared(
                 "django.core.cache.backends.redis.RedisCache (see docs/SCALING.md)."
             ),
             id="lti_provider.W090",
+        )
+    ]
+
+
+@checks.register(checks.Tags.caches, checks.Tags.security)
+def check_login_rate_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Report a login rate that cannot work: malformed, or counted per process, or not at all.
+
+    django-ratelimit counts in ``RATELIMIT_USE_CACHE`` ("default"): with a
+    process-local cache each web process counts on its own (a client gets the
+    rate once per process), and ``DummyCache`` counts nothing.
+    """
+    if not app_settings.enabled:
+        return []
+    try:
+        rate = app_settings.lti13_login_rate
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="lti_provider.E091")]
+    if rate is None or app_settings.debug:
+        return []
+    alias = app_settings.ratelimit_cache_alias
+    try:
+        backend = import_string(caches.settings[alias]["BACKEND"])
+    except (KeyError, ImportError) as exc:
+        return [
+            checks.Error(
+                f"RATELIMIT_USE_CACHE = {alias!r} names no usable cache ({exc}).",
+                hint="Name a cache in CACHES shared by every web process (Redis or Memcached).",
+                id="lti_provider.E092",
+            )
+        ]
+    if not issubclass(backend, PROCESS_LOCAL_CACHES):
+        return []
+    return [
+        checks.Warning(
+            f"The LTI 1.3 login rate limit ({rate} per client) counts in cache {alias!r} "
+            f"({backend.__name__}), which is not shared between processes: each web process "
+            "counts on its own"
+            + (", and this one counts nothing." if backend is DummyCache else "."),
+            hint=(
+                "Set RATELIMIT_USE_CACHE to a cache shared by every web process (Redis or "
+                "Memcached), or LTI_PROVIDER['LTI13_LOGIN_RATE'] = None to turn the limit off."
+            ),
+            id="lti_provider.W091",
         )
     ]

@@ -6,6 +6,7 @@ dotted paths, imported on first use and cached per path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -44,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     # The template the provider's pages (errors, confirmations) extend; it must define
     # {% block title %} and {% block content %}.
     "BASE_TEMPLATE": "lti_provider/base.html",
+    # LTI 1.3: the longest value (characters) of each OIDC login parameter; longer: 400.
+    "LTI13_LOGIN_MAX_PARAMETER_LENGTH": 4096,
+    # LTI 1.3: OIDC logins one client address may start, "<count>/<period>" (s, m, h, d;
+    # django-ratelimit's syntax); more: 429. None: no limit.
+    "LTI13_LOGIN_RATE": "120/m",
     # Dotted path to the host's account retirement Signal (sent with user=): when
     # set, lti_provider.api.retire_user is connected to it.
     "RETIREMENT_SIGNAL": None,
@@ -52,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "USE_CELERY": None,
 }
 
+
+#: A rate: a count, a slash, an optional multiplier and a period (django-ratelimit's syntax).
+_RATE = re.compile(r"[1-9][0-9]*/[0-9]*[smhd]")
 
 #: The authentication backend LTI logins are made through.
 LTI_BACKEND = "lti_provider.backends.LtiBackend"
@@ -223,6 +232,39 @@ class AppSettings:
     def lti13_clock_leeway(self) -> int:
         """Clock skew tolerated on an id_token's ``exp``/``iat`` (5 seconds)."""
         return int(self._get("LTI13_CLOCK_LEEWAY"))
+
+    @property
+    def lti13_login_max_parameter_length(self) -> int:
+        """Characters each OIDC login parameter may have (4096): what a login may store."""
+        value = self._get("LTI13_LOGIN_MAX_PARAMETER_LENGTH")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ImproperlyConfigured(
+                "LTI_PROVIDER['LTI13_LOGIN_MAX_PARAMETER_LENGTH'] must be a positive number "
+                f"of characters, not {value!r}."
+            )
+        return value
+
+    @property
+    def lti13_login_rate(self) -> str | None:
+        """OIDC logins one client address may start (``"120/m"``), or None for no limit.
+
+        Counted by django-ratelimit in its cache (``RATELIMIT_USE_CACHE``), per
+        ``REMOTE_ADDR`` (IPv6 per /64), or per ``RATELIMIT_IP_META_KEY`` behind a proxy.
+        """
+        value = self._get("LTI13_LOGIN_RATE")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _RATE.fullmatch(value):
+            raise ImproperlyConfigured(
+                "LTI_PROVIDER['LTI13_LOGIN_RATE'] must be None or \"<count>/<period>\" with a "
+                f'period of s, m, h or d (e.g. "120/m"), not {value!r}.'
+            )
+        return value
+
+    @property
+    def ratelimit_cache_alias(self) -> str:
+        """django-ratelimit's ``RATELIMIT_USE_CACHE``: where login rates are counted."""
+        return str(getattr(settings, "RATELIMIT_USE_CACHE", "default"))
 
     @property
     def lti13_tool_title(self) -> str:

@@ -232,6 +232,27 @@ class InvalidState(LtiAccessDenied):
     advice = PendingLaunchNotFound.advice
 
 
+class LoginParameterTooLong(LtiError):
+    """An OIDC login parameter is longer than ``LTI13_LOGIN_MAX_PARAMETER_LENGTH``."""
+
+    status_code = 400
+
+    def __init__(self, parameter: str, limit: int) -> None:
+        self.parameter = parameter
+        super().__init__(f"The LTI login parameter {parameter} is longer than {limit} characters.")
+
+
+class TooManyLogins(LtiError):
+    """A client address started more OIDC logins than ``LTI13_LOGIN_RATE`` allows."""
+
+    status_code = 429
+    public_message = "Too many LTI logins from your network; try again in a minute."
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__()
+
+
 class UnsupportedLaunchMessage(LtiError):
     """An LTI 1.3 message we do not serve (only resource link launches are)."""
 

@@ -18,13 +18,16 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve, reverse
+from django_ratelimit import core as ratelimit
 
 from lti_provider.ags import ags_claim_values
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import (
     InvalidLaunchKeys,
+    LoginParameterTooLong,
     LtiDisabled,
     MissingLaunchParameter,
+    TooManyLogins,
     UnknownDeployment,
 )
 from lti_provider.launch import (
@@ -45,16 +48,32 @@ logger = logging.getLogger(__name__)
 
 #: The URL name whose path is a launch target (``.../lti13/courses/<course>/<usage>``).
 TARGET_URL_NAME = "lti_provider_lti13_target"
+#: The OIDC login parameters read (and stored, or passed on to the platform).
+LOGIN_PARAMETERS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "lti_message_hint",
+    "client_id",
+    "lti_deployment_id",
+)
+#: django-ratelimit's group for the login's counters.
+LOGIN_RATE_GROUP = "lti_provider.lti13_login"
 
 
 def initiate_login(request: HttpRequest) -> HttpResponse:
     """Answer a platform's third-party initiated login with the OIDC auth redirect.
 
-    Refuses (4xx) a missing ``iss``/``login_hint``/``target_link_uri``, an
-    unknown issuer or client id, and a deployment id the registration lacks.
+    Refuses (4xx) a client over ``LTI13_LOGIN_RATE`` (429), a parameter
+    longer than ``LTI13_LOGIN_MAX_PARAMETER_LENGTH``, a missing
+    ``iss``/``login_hint``/``target_link_uri``, an unknown issuer or client
+    id, and a deployment id the registration lacks; none of these stores
+    anything.
     """
     if not app_settings.enabled:
         raise LtiDisabled()
+    limit_login_rate(request)
+    check_login_parameters(request)
     login = ProviderOIDCLogin(request)
     registration = login.validate_oidc_login()
     target = request.GET.get("target_link_uri") or request.POST.get("target_link_uri")
@@ -67,6 +86,32 @@ def initiate_login(request: HttpRequest) -> HttpResponse:
     launch_url = request.build_absolute_uri(reverse("lti_provider_lti13_launch"))
     login.pass_params_to_launch({"registration_id": model.pk, "target_link_uri": target})
     return login.redirect(launch_url)
+
+
+def limit_login_rate(request: HttpRequest) -> None:
+    """Count this login against its client address; ``TooManyLogins`` over the rate.
+
+    The login is the one LTI endpoint that stores something (a login state)
+    before anything is verified: the rate bounds what one client can store.
+    """
+    rate = app_settings.lti13_login_rate
+    if rate is None:
+        return
+    usage = ratelimit.get_usage(
+        request, group=LOGIN_RATE_GROUP, key="ip", rate=rate, increment=True
+    )
+    if usage is not None and usage["should_limit"]:
+        logger.info("LTI 1.3 login refused: client over the rate %s", rate)
+        raise TooManyLogins(retry_after=max(1, int(usage["time_left"])))
+
+
+def check_login_parameters(request: HttpRequest) -> None:
+    """Refuse (``LoginParameterTooLong``) a login parameter longer than the setting allows."""
+    limit = app_settings.lti13_login_max_parameter_length
+    for query in (request.GET, request.POST):
+        for name in LOGIN_PARAMETERS:
+            if any(len(value) > limit for value in query.getlist(name)):
+                raise LoginParameterTooLong(name, limit)
 
 
 def process_launch13(

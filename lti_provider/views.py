@@ -120,4 +120,8 @@ def error_response(request: HttpRequest, exc: LtiError) -> HttpResponse:
         "error_kind": type(exc).__name__,
         "status_code": exc.status_code,
     }
-    return render_page(request, "lti_provider/error.html", context, status=exc.status_code)
+    response = render_page(request, "lti_provider/error.html", context, status=exc.status_code)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
