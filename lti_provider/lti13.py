@@ -73,6 +73,8 @@ ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512")
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "nonce"]
 #: The largest key set read from a platform.
 MAX_KEY_SET_BYTES = 256 * 1024
+#: The deepest nesting of arrays and objects read from JSON that comes from outside.
+MAX_JSON_DEPTH = 32
 _PREFIX = "lti_provider:lti13:"
 
 
@@ -226,7 +228,7 @@ def fetch_key_set(url: str) -> dict[str, Any]:
         logger.warning("LTI 1.3 key set %s answered HTTP %s", url, response.status_code)
         raise PlatformKeysUnavailable()
     try:
-        key_set = json.loads(content)
+        key_set = loads_bounded(content)
     except ValueError as exc:
         raise PlatformKeysUnavailable() from exc
     if not isinstance(key_set, dict) or not isinstance(key_set.get("keys"), list):
@@ -346,6 +348,35 @@ class ProviderMessageLaunch(DjangoMessageLaunch):
             raise
         return self
 
+    def validate_jwt_format(self) -> ProviderMessageLaunch:
+        """pylti1p3's decoding, then the shapes every later step relies on.
+
+        The token is not verified yet: header and payload must be JSON
+        objects nested at most ``MAX_JSON_DEPTH`` deep, ``iss`` a string,
+        ``aud`` a string or a non-empty list of strings, and ``azp`` (required
+        with several audiences) one of them.
+        """
+        super().validate_jwt_format()
+        header, body = self._jwt.get("header"), self._jwt.get("body")
+        try:
+            if not isinstance(header, dict) or not isinstance(body, dict):
+                raise LtiException("The id_token's header and payload must be JSON objects")
+            if json_too_deep(header) or json_too_deep(body):
+                raise LtiException("The id_token's JSON is nested too deeply")
+            check_claim_types(body)
+        except LtiException:
+            self._jwt = {}
+            raise
+        return self
+
+    def get_client_id(self) -> str:
+        """The client id the token was issued to: ``azp`` when present, else its audience."""
+        azp = self.claims.get("azp")
+        if azp is not None:
+            return str(azp)
+        aud = self.claims.get("aud")
+        return str(aud[0] if isinstance(aud, list) else aud)
+
     def validate_message(self) -> ProviderMessageLaunch:
         super().validate_message()
         if not self.is_resource_launch():
@@ -383,6 +414,10 @@ class ProviderMessageLaunch(DjangoMessageLaunch):
         except jwt.InvalidTokenError as exc:
             logger.info("LTI 1.3 id_token refused: %s", exc)
             raise InvalidIdToken() from exc
+        azp = self.claims.get("azp")
+        if azp is not None and azp != registration.client_id:
+            logger.info("LTI 1.3 id_token refused: azp is not our client id")
+            raise InvalidIdToken()
         return self
 
     def validate_nonce(self) -> ProviderMessageLaunch:
@@ -425,6 +460,57 @@ class ProviderMessageLaunch(DjangoMessageLaunch):
     @property
     def target_link_uri(self) -> str:
         return str(self.claims.get(TARGET_LINK_URI_CLAIM, ""))
+
+
+def json_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` deep (no recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def loads_bounded(text: str | bytes) -> Any:
+    """``json.loads``, refusing (``ValueError``) documents nested past ``MAX_JSON_DEPTH``."""
+    try:
+        value = json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+    if json_too_deep(value):
+        raise ValueError("JSON nested too deeply")
+    return value
+
+
+def check_claim_types(claims: Mapping[str, Any]) -> None:
+    """The identifying claims of an id_token have the types OIDC gives them, or LtiException.
+
+    With several audiences the token must name its authorized party (``azp``,
+    OIDC Core 3.1.3.7); an ``azp`` must be one of the audiences (it is then
+    the client id the registration is looked up by, and must be ours).
+    """
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise LtiException('"iss" must be a non-empty string')
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
+    if not audiences or not all(isinstance(item, str) and item for item in audiences):
+        raise LtiException('"aud" must be a non-empty string or list of strings')
+    azp = claims.get("azp")
+    if azp is not None and (not isinstance(azp, str) or not azp):
+        raise LtiException('"azp" must be a non-empty string')
+    if len(audiences) > 1 and azp is None:
+        raise LtiException('"azp" is required when "aud" has several values')
+    if azp is not None and azp not in audiences:
+        raise LtiException('"azp" is not one of the audiences')
 
 
 TARGET_LINK_URI_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/target_link_uri"

@@ -292,7 +292,11 @@ def test_launch_refusals_write_nothing_and_keep_the_state(
 
 
 def test_an_audience_list_must_hold_our_client_id(client, platform, registration):
-    response = login_and_launch(client, platform, aud=[platform.client_id, "someone-else"])
+    # Several audiences need our client id as azp too (OIDC Core 3.1.3.7; more in
+    # test_lti13_token_shapes.py).
+    response = login_and_launch(
+        client, platform, aud=[platform.client_id, "someone-else"], azp=platform.client_id
+    )
     assert response.status_code == 200
     users = User.objects.count()
     response = login_and_launch(client, platform, aud=[platform.client_id], sub="x")
