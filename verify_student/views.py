@@ -50,6 +50,37 @@ MALFORMED_AUTHORIZATION = (
 )
 
 
+#: The deepest nesting of arrays and objects read from a JSON body. A reviewer's
+#: verdict nests a few levels; the signing format recurses into objects.
+MAX_JSON_DEPTH = 32
+JSON_TOO_DEEP = f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)."
+
+
+class JsonTooDeep(ValueError):
+    """A JSON body nests arrays and objects more than ``MAX_JSON_DEPTH`` deep."""
+
+
+def _parse_json(raw: bytes) -> Any:
+    """``json.loads`` of a request body; ``JsonTooDeep`` past ``MAX_JSON_DEPTH`` levels."""
+    try:
+        value = json.loads(raw)
+    except RecursionError as exc:  # deeper than the parser itself can go
+        raise JsonTooDeep() from exc
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:  # no recursion: the depth is what is being checked
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise JsonTooDeep()
+        pending.extend((child, depth + 1) for child in children)
+    return value
+
+
 def _bad_request(message: str) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
@@ -66,7 +97,10 @@ def results_callback(request: HttpRequest) -> HttpResponse:
     signed message is sent again (answered "OK!", changing nothing).
     """
     try:
-        body = json.loads(request.body)
+        body = _parse_json(request.body)
+    except JsonTooDeep:
+        log.warning("Results callback: JSON nested too deeply (%d bytes).", len(request.body))
+        return _bad_request(JSON_TOO_DEEP)
     except (ValueError, UnicodeDecodeError):
         log.warning("Results callback: invalid JSON (%d bytes).", len(request.body))
         return _bad_request("Invalid JSON received.")
@@ -220,7 +254,9 @@ def software_secure_fake_response(request: HttpRequest) -> HttpResponse:
     if not app_settings.fake_software_secure_enabled:
         raise Http404
     try:
-        body = json.loads(request.body)
+        body = _parse_json(request.body)
+    except JsonTooDeep:
+        return _bad_request(JSON_TOO_DEEP)
     except (ValueError, UnicodeDecodeError):
         return _bad_request("Invalid JSON received.")
     if not isinstance(body, dict) or not body.get("EdX-ID") or not body.get("SendResponseTo"):

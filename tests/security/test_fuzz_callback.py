@@ -21,6 +21,7 @@ from tests.security.helpers import (
     snapshot,
 )
 from verify_student.api import REVIEW_RESULTS
+from verify_student.views import JSON_TOO_DEEP, MAX_JSON_DEPTH
 
 pytestmark = pytest.mark.django_db
 
@@ -149,4 +150,41 @@ def test_a_signed_verdict_carrying_nul_is_400_not_500(attempt, field):
     before = snapshot()
     response = post_callback(Client(), json.dumps(body), **signed_callback_headers(body))
     assert (response.status_code, response.content) == (400, b"NUL characters are not allowed.")
+    assert snapshot() == before
+
+
+def nested(depth: int, leaf: object = "blurry") -> object:
+    """``depth`` levels of arrays and objects around ``leaf``, built without recursion."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@given(
+    depth=st.integers(min_value=1, max_value=150),
+    field=st.sampled_from(["Reason", "EdX-ID", "MessageType", "Extra"]),
+    signed=st.booleans(),
+)
+def test_nested_json_never_fails_and_past_the_limit_is_400(attempt, depth, field, signed):
+    """Nesting past MAX_JSON_DEPTH is refused before anything else, signed or not."""
+    body: dict = {"EdX-ID": attempt.receipt_id, "Result": "FAIL", "Reason": "", "MessageType": ""}
+    body[field] = nested(depth)
+    headers = signed_callback_headers(body) if signed else {"HTTP_AUTHORIZATION": "SSI k:s"}
+    before = snapshot()
+    response = post_callback(Client(), json.dumps(body), **headers)
+    assert response.status_code in (200, 400)
+    if 1 + depth > MAX_JSON_DEPTH:
+        assert response.content == JSON_TOO_DEEP.encode()
+        assert snapshot() == before
+    elif response.status_code == 200:
+        assert signed and field in ("Reason", "MessageType", "Extra")
+
+
+@given(depth=st.integers(min_value=500, max_value=20_000), opener=st.sampled_from(["[", "{"]))
+def test_json_deeper_than_the_parser_can_go_is_400(attempt, depth, opener):
+    raw = '{"a":' * depth + "1" + "}" * depth if opener == "{" else "[" * depth + "]" * depth
+    before = snapshot()
+    response = post_callback(Client(), raw, HTTP_AUTHORIZATION="SSI k:s")
+    assert (response.status_code, response.content) == (400, JSON_TOO_DEEP.encode())
     assert snapshot() == before

@@ -323,3 +323,37 @@ def test_a_replayed_pass_does_not_undo_a_later_staff_denial(client, attempt, sta
     assert (response.status_code, response.content) == (200, b"OK!")
     attempt.refresh_from_db()
     assert (attempt.status, attempt.error_msg) == ("denied", "The ID is not the learner's.")
+
+
+# -- JSON nested past the limit ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [33, 900, 100_000])
+def test_a_body_nested_past_the_limit_is_400(client, attempt, depth):
+    nested = "[" * depth + "]" * depth
+    raw = f'{{"EdX-ID": "{attempt.receipt_id}", "Result": "PASS", "Reason": {nested}}}'
+    before = snapshot()
+    response = signed_post(client, {}, raw=raw)
+    assert (response.status_code, response.content) == (
+        400,
+        b"JSON nested too deeply (more than 32 levels).",
+    )
+    assert snapshot() == before
+
+
+def test_a_signed_body_nested_within_the_limit_is_applied(client, attempt):
+    reason = ["blurry"]
+    for _ in range(30):
+        reason = [reason]
+    response = signed_post(client, body_for(attempt, "FAIL", reason=reason))
+    assert (response.status_code, response.content) == (200, b"OK!")
+    attempt.refresh_from_db()
+    assert attempt.status == "denied"
+
+
+def test_the_reviewer_stand_in_refuses_nested_json_too(client, settings):
+    raw = "[" * 100_000 + "]" * 100_000
+    response = client.post(
+        reverse("software-secure-fake-response"), data=raw, content_type="application/json"
+    )
+    assert response.status_code == 400
