@@ -242,6 +242,16 @@ class LoginParameterTooLong(LtiError):
         super().__init__(f"The LTI login parameter {parameter} is longer than {limit} characters.")
 
 
+class InvalidLoginParameter(LtiError):
+    """An OIDC login parameter holds a character no such value has (NUL)."""
+
+    status_code = 400
+
+    def __init__(self, parameter: str) -> None:
+        self.parameter = parameter
+        super().__init__(f"The LTI login parameter {parameter} holds a NUL character.")
+
+
 class TooManyLogins(LtiError):
     """A client address started more OIDC logins than ``LTI13_LOGIN_RATE`` allows."""
 

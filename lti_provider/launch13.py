@@ -24,6 +24,7 @@ from lti_provider.ags import ags_claim_values
 from lti_provider.conf import app_settings
 from lti_provider.exceptions import (
     InvalidLaunchKeys,
+    InvalidLoginParameter,
     LoginParameterTooLong,
     LtiDisabled,
     MissingLaunchParameter,
@@ -106,12 +107,16 @@ def limit_login_rate(request: HttpRequest) -> None:
 
 
 def check_login_parameters(request: HttpRequest) -> None:
-    """Refuse (``LoginParameterTooLong``) a login parameter longer than the setting allows."""
+    """Refuse a login parameter longer than the setting allows, or holding a NUL."""
     limit = app_settings.lti13_login_max_parameter_length
     for query in (request.GET, request.POST):
         for name in LOGIN_PARAMETERS:
-            if any(len(value) > limit for value in query.getlist(name)):
+            values = query.getlist(name)
+            if any(len(value) > limit for value in values):
                 raise LoginParameterTooLong(name, limit)
+            if any("\x00" in value for value in values):
+                # No issuer or client id holds one, and PostgreSQL text cannot (a 500).
+                raise InvalidLoginParameter(name)
 
 
 def process_launch13(

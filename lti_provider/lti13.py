@@ -490,6 +490,11 @@ def loads_bounded(text: str | bytes) -> Any:
     return value
 
 
+def _identifier(value: Any) -> bool:
+    # A non-empty string without NUL (which no identifier has, and PostgreSQL cannot compare).
+    return isinstance(value, str) and bool(value) and "\x00" not in value
+
+
 def check_claim_types(claims: Mapping[str, Any]) -> None:
     """The identifying claims of an id_token have the types OIDC gives them, or LtiException.
 
@@ -498,14 +503,14 @@ def check_claim_types(claims: Mapping[str, Any]) -> None:
     the client id the registration is looked up by, and must be ours).
     """
     iss = claims.get("iss")
-    if not isinstance(iss, str) or not iss:
+    if not _identifier(iss):
         raise LtiException('"iss" must be a non-empty string')
     aud = claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
-    if not audiences or not all(isinstance(item, str) and item for item in audiences):
+    if not audiences or not all(_identifier(item) for item in audiences):
         raise LtiException('"aud" must be a non-empty string or list of strings')
     azp = claims.get("azp")
-    if azp is not None and (not isinstance(azp, str) or not azp):
+    if azp is not None and not _identifier(azp):
         raise LtiException('"azp" must be a non-empty string')
     if len(audiences) > 1 and azp is None:
         raise LtiException('"azp" is required when "aud" has several values')

@@ -75,6 +75,14 @@ def test_a_parameter_over_the_cap_is_400_and_stores_nothing(
     assert stored_states() == 0
 
 
+@pytest.mark.parametrize("name", ["iss", "client_id", "lti_deployment_id", "login_hint"])
+def test_a_parameter_with_a_nul_is_400_and_stores_nothing(client, platform, registration, name):
+    response = login(client, platform, **{name: "a\x00b"})
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+    assert stored_states() == 0
+
+
 def test_a_two_megabyte_target_link_uri_is_refused(client, platform, registration):
     response = login(client, platform, target_link_uri=target_link_uri() + "?" + "x" * 2_000_000)
     assert response.status_code == 400
