@@ -47,11 +47,32 @@ def _user_agent() -> str:
 USER_AGENT = _user_agent()
 
 
+#: IPv6 ranges refused whatever they embed: 6to4 and Teredo relays reach an IPv4 address
+#: of the sender's choosing; NAT64's local-use prefix and SIIT's IPv4-translated form
+#: map to whatever the network says; site-local (fec0::/10) was never global.
+_REFUSED_IPV6 = tuple(
+    ipaddress.IPv6Network(network)
+    for network in ("2002::/16", "2001::/32", "64:ff9b:1::/48", "::ffff:0:0:0/96", "fec0::/10")
+)
+#: Forms that carry an IPv4 address in their last 32 bits and reach that address: the
+#: NAT64 well-known prefix (DNS64 answers with it on IPv6-only networks) and IPv4-mapped.
+_EMBEDDING_IPV6 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::ffff:0:0/96"))
+#: IPv4-compatible addresses (deprecated), and :: and ::1 among them.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def is_public(address: str) -> bool:
-    """Whether ``address`` is a global unicast address (IPv4-mapped IPv6 unwrapped)."""
+    """Whether ``address`` is a global unicast address, and so is any IPv4 address it embeds.
+
+    The rules are spelled out here rather than left to ``ipaddress``'s flags,
+    which differ between Python versions for these ranges.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV4_COMPATIBLE or any(ip in network for network in _REFUSED_IPV6):
+            return False
+        if any(ip in network for network in _EMBEDDING_IPV6):
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not (
         ip.is_loopback
         or ip.is_private

@@ -143,3 +143,51 @@ def test_proxy_settings_in_the_environment_are_ignored(monkeypatch, outcome_serv
         response = session.post(outcome_server.url, data=b"<x/>", headers=OAUTH, timeout=5)
     assert response.status_code == 200
     assert len(outcome_server.received) == 1  # directly, not through the dead proxy
+
+
+# --- addresses that embed another, or were never global ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        # 6to4 (2002::/16): a relay reaches the IPv4 address it embeds, so none is allowed.
+        ("2002:7f00:1::", False),  # 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 169.254.169.254
+        ("2002:a00:1::1", False),  # 10.0.0.1
+        ("2002:808:808::1", False),  # 8.8.8.8: 6to4 is refused whatever it embeds
+        # Teredo (2001::/32): the client address is embedded (obfuscated).
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:5601:5601", False),  # 169.254.169.254
+        # NAT64, the well-known prefix: judged by the IPv4 address it translates to.
+        ("64:ff9b::7f00:1", False),  # 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # 169.254.169.254
+        ("64:ff9b::c0a8:101", False),  # 192.168.1.1
+        ("64:ff9b::808:808", True),  # 8.8.8.8, as DNS64 answers on an IPv6-only network
+        # NAT64, the local-use prefix: what it maps to is the network's own business.
+        ("64:ff9b:1::808:808", False),
+        ("64:ff9b:1:ffff::7f00:1", False),
+        # IPv4-mapped, IPv4-translated and (deprecated) IPv4-compatible forms.
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("::ffff:10.1.2.3", False),
+        ("::ffff:100.64.0.1", False),  # shared address space (carrier NAT)
+        ("::ffff:8.8.8.8", True),
+        ("::ffff:0:127.0.0.1", False),
+        ("::ffff:0:8.8.8.8", False),  # IPv4-translated (SIIT, obsolete): refused whatever
+        ("::127.0.0.1", False),
+        ("::169.254.169.254", False),
+        ("::8.8.8.8", False),
+        # Site-local (fec0::/10, deprecated), unique local, link-local, loopback.
+        ("fec0::1", False),
+        ("fefe::1", False),
+        ("fd00::1", False),
+        ("fe80::1%eth0", False),
+        ("::1", False),
+        ("::", False),
+    ],
+)
+def test_the_public_address_check(address, public):
+    assert http.is_public(address) is public
