@@ -24,7 +24,7 @@ from pylti1p3.grade import Grade
 from pylti1p3.service_connector import ServiceConnector
 
 from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
-from .http import GuardedSession
+from .http import GuardedSession, escaped
 from .lti13 import PlatformRegistration
 from .models import Lti13GradedAssignment, Lti13Registration, LtiConsumer
 from .outcomes import read_assignment_score, send_and_log, validate_outcome_url
@@ -137,11 +137,11 @@ def post_score(assignment: Lti13GradedAssignment, score: float) -> bool:
             status = exc.response.status_code
             url = exc.response.url
             if status >= 500 or status in _RETRYABLE_STATUSES:
-                raise OutcomeServiceUnavailable(f"{url} answered HTTP {status}.") from exc
-            raise OutcomeError(f"{url} answered HTTP {status}.") from exc
+                raise OutcomeServiceUnavailable(f"{escaped(url)} answered HTTP {status}.") from exc
+            raise OutcomeError(f"{escaped(url)} answered HTTP {status}.") from exc
         except (LtiException, KeyError, ValueError) as exc:
             # A missing scope, or a token reply without an access_token.
-            raise OutcomeError(f"AGS score not sent: {type(exc).__name__}: {exc}") from exc
+            raise OutcomeError(f"AGS score not sent: {type(exc).__name__}: {escaped(exc)}") from exc
     return True
 
 

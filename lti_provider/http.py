@@ -61,6 +61,16 @@ _EMBEDDING_IPV6 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::ff
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
 
+def escaped(text: object, limit: int = 200) -> str:
+    """Text from outside, fit for one log line: quoted, escaped, at most ``limit`` characters.
+
+    ``repr`` escapes newlines, other control characters and Unicode line
+    separators, so a peer's text cannot start a log line of its own.
+    """
+    value = str(text)
+    return repr(value[:limit]) + ("..." if len(value) > limit else "")
+
+
 def is_public(address: str) -> bool:
     """Whether ``address`` is a global unicast address, and so is any IPv4 address it embeds.
 

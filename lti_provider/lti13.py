@@ -62,7 +62,7 @@ from lti_provider.exceptions import (
     UnknownRegistration,
     UnsupportedLaunchMessage,
 )
-from lti_provider.http import GuardedSession
+from lti_provider.http import GuardedSession, escaped
 from lti_provider.models import Lti13Registration
 
 logger = logging.getLogger(__name__)
@@ -341,7 +341,7 @@ class ProviderMessageLaunch(DjangoMessageLaunch):
                 try:
                     step()
                 except LtiException as exc:
-                    logger.info("LTI 1.3 launch refused (%s): %s", error.__name__, exc)
+                    logger.info("LTI 1.3 launch refused (%s): %s", error.__name__, escaped(exc))
                     raise error() from exc
         except LtiError:
             self._validated = False
@@ -412,7 +412,7 @@ class ProviderMessageLaunch(DjangoMessageLaunch):
                 options={"require": REQUIRED_CLAIMS},
             )
         except jwt.InvalidTokenError as exc:
-            logger.info("LTI 1.3 id_token refused: %s", exc)
+            logger.info("LTI 1.3 id_token refused: %s", escaped(exc))
             raise InvalidIdToken() from exc
         azp = self.claims.get("azp")
         if azp is not None and azp != registration.client_id:

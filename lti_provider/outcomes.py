@@ -41,7 +41,7 @@ from opaque_keys.edx.keys import CourseKey, UsageKey
 from .assignments import check_outcome_parameters, record_assignment
 from .conf import app_settings
 from .exceptions import InvalidOutcomeURL, OutcomeError, OutcomeServiceUnavailable
-from .http import PinnedSession, validate_outcome_url
+from .http import PinnedSession, escaped, validate_outcome_url
 from .models import GradedAssignment, Lti13GradedAssignment, LtiConsumer, LtiUser
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def raise_for_replace_result(content: bytes) -> None:
     try:
         root = etree.fromstring(content, parser=_SAFE_XML_PARSER)
     except etree.XMLSyntaxError as exc:
-        raise OutcomeError(f"Outcome service reply is not XML: {exc}") from exc
+        raise OutcomeError(f"Outcome service reply is not XML: {escaped(exc)}") from exc
     if root is None:
         raise OutcomeError("Outcome service reply is empty.")
     namespaces = {"ns": OUTCOMES_NS}
@@ -119,8 +119,8 @@ def raise_for_replace_result(content: bytes) -> None:
     code = (codes[0].text or "").strip()
     if code != "success":
         descriptions = root.xpath("//ns:imsx_description/text()", namespaces=namespaces)
-        description = str(descriptions[0]).strip() if descriptions else "(no description)"
-        raise OutcomeError(f"Outcome service answered {code!r}: {description}")
+        description = escaped(str(descriptions[0]).strip()) if descriptions else "(none)"
+        raise OutcomeError(f"Outcome service answered {escaped(code)}: {description}")
 
 
 # --- sending --------------------------------------------------------------------------
@@ -190,13 +190,13 @@ def send_replace_result(assignment: GradedAssignment, score: float) -> bool:
         reply = post_replace_result(assignment, body)
     except requests.RequestException as exc:
         raise OutcomeServiceUnavailable(
-            f"Outcome service {url} could not be reached: {type(exc).__name__}"
+            f"Outcome service {escaped(url)} could not be reached: {type(exc).__name__}"
         ) from exc
     status = reply.status_code
     if status >= 500 or status in _RETRYABLE_STATUSES:
-        raise OutcomeServiceUnavailable(f"Outcome service {url} answered HTTP {status}.")
+        raise OutcomeServiceUnavailable(f"Outcome service {escaped(url)} answered HTTP {status}.")
     if status >= 300:
-        raise OutcomeError(f"Outcome service {url} answered HTTP {status} (not followed).")
+        raise OutcomeError(f"Outcome service {escaped(url)} answered HTTP {status} (not followed).")
     raise_for_replace_result(reply.content)
     return True
 

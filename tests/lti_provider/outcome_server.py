@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 from lxml import etree
@@ -83,6 +84,8 @@ class OutcomeServer:
     script: deque[str] = field(default_factory=deque)
     default: str = "success"
     port: int = 0
+    #: The imsx_description of a refusal (XML-escaped when sent).
+    refusal_description: str = "Refused by test"
 
     @property
     def url(self) -> str:
@@ -193,7 +196,11 @@ def _handler(server_state: OutcomeServer) -> type[BaseHTTPRequestHandler]:
                 status, payload = int(action), b"error"
             else:
                 code = action
-                description = "Score updated" if code == "success" else "Refused by test"
+                description = (
+                    "Score updated"
+                    if code == "success"
+                    else xml_escape(server_state.refusal_description)
+                )
                 payload = REPLY.format(
                     code=code, description=description, ref=received.message_identifier
                 ).encode()

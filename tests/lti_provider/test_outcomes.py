@@ -165,7 +165,7 @@ def test_check_response_accepts_success():
         ),
         (
             REPLY.format(code="unsupported", description="No such op", ref="m").encode(),
-            "'unsupported': No such op",
+            "'unsupported': 'No such op'",
         ),
     ],
 )
@@ -234,7 +234,7 @@ def test_outcome_url_with_a_query_is_signed_with_it(outcome_service, outcome_ser
 @pytest.mark.parametrize("code", ["failure", "unsupported", "processing"])
 def test_a_code_major_other_than_success_is_an_outcome_error(assignment, outcome_server, code):
     outcome_server.answer(code)
-    with pytest.raises(OutcomeError, match=f"'{code}': Refused by test") as info:
+    with pytest.raises(OutcomeError, match=f"'{code}': 'Refused by test'") as info:
         outcomes.send_replace_result(assignment, 0.5)
     assert not isinstance(info.value, OutcomeServiceUnavailable)
 
@@ -478,3 +478,31 @@ def test_concurrent_increments_get_distinct_versions():
     assert sorted(versions) == [1, 2, 3, 4, 5, 6]
     assignment.refresh_from_db()
     assert assignment.version_number == 6
+
+
+# --- text from the outcome service, in the logs ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "refused\nERROR lti_provider.tasks: forged: score of assignment 1 sent",
+        "refused\r\nINFO forged",
+        "refused\u2028INFO forged",
+        "refused\x85INFO forged",
+        "x" * 5000,
+    ],
+)
+def test_the_services_description_is_logged_escaped_on_one_line(
+    assignment, outcome_server, caplog, description
+):
+    caplog.set_level("INFO")
+    outcome_server.default = "failure"
+    outcome_server.refusal_description = description
+    with pytest.raises(OutcomeError):
+        outcomes.send_score_update(assignment, 0.5)
+    [record] = [r for r in caplog.records if "failed to update the score" in r.getMessage()]
+    message = record.getMessage()
+    assert not any(c in message for c in "\n\r\x85\u2028")
+    assert ("forged" if "forged" in description else "x" * 50) in message  # there, escaped
+    assert len(message) < 1000

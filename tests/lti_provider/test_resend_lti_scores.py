@@ -101,8 +101,8 @@ def test_failures_are_counted_and_the_exit_is_non_zero(assignments, outcome_serv
     out = StringIO()
     with pytest.raises(CommandError, match=r"Done: 0 sent, 1 skipped \(no score\), 2 failed\."):
         call_command("resend_lti_scores", "--course-id", COURSE, stdout=out)
-    assert "not sent: Outcome service answered 'failure': Refused by test" in out.getvalue()
-    assert "not sent: Outcome service http" in out.getvalue()
+    assert "not sent: Outcome service answered 'failure': 'Refused by test'" in out.getvalue()
+    assert "not sent: Outcome service 'http" in out.getvalue()
     assert len(outcome_server.received) == 2  # no retry in the command
 
 
