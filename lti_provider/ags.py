@@ -6,7 +6,7 @@ scope records an ``Lti13GradedAssignment``. When the host sends
 pylti1p3's ``AssignmentsGradesService``, with an access token obtained by
 a client-credentials grant whose assertion is a JWT signed with the tool's
 private key (pylti1p3's ``ServiceConnector``). Every request goes through
-``http.GuardedSession`` (the 1.1 outcome URL rules, a timeout, no
+``http.GuardedSession`` (the 1.1 outcome URL rules, an overall deadline, no
 redirects); failures map to the 1.1 outcome exceptions, so the Celery tasks
 retry them alike.
 """

@@ -15,8 +15,12 @@ turns the address check off here as in ``validate_outcome_url``.
 
 from __future__ import annotations
 
+import http.client
+import io
 import ipaddress
 import socket
+import time
+from contextvars import ContextVar
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,16 +149,80 @@ def validate_outcome_url(url: str) -> None:
         raise InvalidOutcomeURL(f"Outcome service host {host!r} cannot be resolved: {exc}") from exc
 
 
+# --- the overall deadline ----------------------------------------------------------------
+#: When the request under way must be over (``time.monotonic()``), set by the sessions.
+_deadline: ContextVar[float | None] = ContextVar("lti_provider_http_deadline", default=None)
+
+
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("The request's overall deadline (OUTCOME_TIMEOUT) has passed.")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A response's socket reads, each waiting no longer than the time left to the deadline.
+
+    A per-read timeout alone lets a peer that trickles a byte at a time hold
+    the request for as long as it likes.
+    """
+
+    def __init__(self, raw: Any, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._raw, self._sock, self._deadline = raw, sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = _time_left(self._deadline)
+        timeout = self._sock.gettimeout()
+        self._sock.settimeout(left if timeout is None else min(timeout, left))
+        try:
+            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+        finally:
+            self._sock.settimeout(timeout)  # the connection's own timeout, for its next use
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class DeadlineHTTPResponse(http.client.HTTPResponse):
+    """``http.client``'s response, reading (status, headers, body) within the deadline."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        deadline = _deadline.get()
+        if deadline is not None:
+            self.fp.close()  # nothing was read through it yet
+            raw = sock.makefile("rb", buffering=0)
+            self.fp = io.BufferedReader(_DeadlineReader(raw, sock, deadline))
+
+
 class _PinnedConnectionMixin:
-    """Resolve once, check the addresses, connect to one of them (urllib3 2.x)."""
+    """Resolve once, check the addresses, connect to one of them (urllib3 2.x).
+
+    Connecting, like reading the response, ends by the request's deadline.
+    """
 
     host: str
     port: int
     timeout: Any
     source_address: Any
     socket_options: Any
+    response_class: Any = DeadlineHTTPResponse
 
     def _new_conn(self) -> socket.socket:
+        deadline = _deadline.get()
+        if deadline is not None:
+            try:
+                left = _time_left(deadline)
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(self, str(exc)) from exc
+            if isinstance(self.timeout, int | float):
+                self.timeout = min(self.timeout, left)
         if app_settings.allow_private_outcome_hosts:
             return super()._new_conn()  # type: ignore[misc, no-any-return]
         try:
@@ -212,7 +280,10 @@ class PinnedSession(requests.Session):
     names itself (``USER_AGENT``).
 
     Proxies from the environment are ignored: through a proxy, the address
-    checked would be the proxy's, not the outcome service's.
+    checked would be the proxy's, not the outcome service's. Each request is
+    over within ``OUTCOME_TIMEOUT`` seconds in all (connecting, the status
+    and headers, and the body, also when read later with ``stream=True``),
+    not only per socket read; past it, ``requests`` raises a timeout error.
     """
 
     def __init__(self) -> None:
@@ -222,6 +293,13 @@ class PinnedSession(requests.Session):
         adapter = PinnedAdapter()
         self.mount("http://", adapter)
         self.mount("https://", adapter)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        token = _deadline.set(time.monotonic() + app_settings.outcome_timeout)
+        try:
+            return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            _deadline.reset(token)
 
 
 class GuardedSession(PinnedSession):

@@ -21,8 +21,8 @@ from its defaults, each for a reason:
   seconds per key set URL, so random kids cannot make us hammer the platform.
 * **Outbound requests** (JWKS, token, scores) go through ``GuardedSession``:
   the outcome URL rules (``http.validate_outcome_url``, and the address
-  connected to checked again), a timeout, and
-  no redirects.
+  connected to checked again), an overall deadline (``OUTCOME_TIMEOUT``),
+  and no redirects.
 """
 
 from __future__ import annotations
@@ -221,14 +221,19 @@ def fetch_key_set(url: str) -> dict[str, Any]:
     try:
         with GuardedSession() as session:
             response = session.get(url, stream=True)
-            content = response.raw.read(MAX_KEY_SET_BYTES + 1, decode_content=True)
+            content = bytearray()
+            # iter_content turns urllib3's read errors (a timeout...) into requests' own.
+            for chunk in response.iter_content(chunk_size=16 * 1024):
+                content += chunk
+                if len(content) > MAX_KEY_SET_BYTES:
+                    break
     except (requests.RequestException, OutcomeError) as exc:
         raise PlatformKeysUnavailable() from exc
     if response.status_code != 200 or len(content) > MAX_KEY_SET_BYTES:
         logger.warning("LTI 1.3 key set %s answered HTTP %s", url, response.status_code)
         raise PlatformKeysUnavailable()
     try:
-        key_set = loads_bounded(content)
+        key_set = loads_bounded(bytes(content))
     except ValueError as exc:
         raise PlatformKeysUnavailable() from exc
     if not isinstance(key_set, dict) or not isinstance(key_set.get("keys"), list):
