@@ -10,19 +10,25 @@ import base64
 import binascii
 import json
 import logging
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import statuses
 from .conf import app_settings
 from .exceptions import (
+    AttemptInProgressError,
     InvalidPhotoError,
     PhotosNotDeletedError,
     PhotoStorageError,
+    TooManyAttemptsError,
     UnknownReceiptError,
     UnknownResultError,
     VerificationException,
@@ -47,9 +53,11 @@ from .services import IDVerificationService
 from .uploads import PHOTO_FIELDS, too_large_message
 
 __all__ = [
+    "AttemptInProgressError",
     "IDVerificationService",
     "PhotosNotDeletedError",
     "ReviewResult",
+    "TooManyAttemptsError",
     "UnknownReceiptError",
     "UnknownResultError",
     "VerificationUnavailable",
@@ -69,6 +77,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Statuses of an attempt awaiting its review: a learner may have one at a time.
+IN_FLIGHT = (statuses.READY, statuses.SUBMITTED)
+#: The window ``MAX_ATTEMPTS_PER_DAY`` counts attempts over.
+ATTEMPT_WINDOW = timedelta(hours=24)
 
 #: Result codes the reviewer sends, and the status each leads to.
 REVIEW_RESULTS = {"PASS": "approved", "FAIL": "denied", "SYSTEM FAIL": "error"}
@@ -138,8 +151,11 @@ def submit_verification(
 
     Without ``photo_id_image`` the photo ID of the user's initial
     verification is re-used (re-verification); with neither, the call is
-    refused. The submission task runs once the transaction commits. On any
-    error nothing is left behind: no attempt row and no stored photo.
+    refused. Refused too, before anything is stored: a learner with an
+    attempt in flight (``AttemptInProgressError``) or past
+    ``MAX_ATTEMPTS_PER_DAY`` (``TooManyAttemptsError``). The submission task
+    runs once the transaction commits. On any error nothing is left behind:
+    no attempt row and no stored photo.
     """
     ensure_verification_available()
     validate_image(face_image, PHOTO_FIELDS["face_image"])
@@ -154,6 +170,7 @@ def submit_verification(
     stored: list[str] = []
     try:
         with transaction.atomic():
+            _may_start_attempt(user)
             attempt = SoftwareSecurePhotoVerification.objects.create(user=user)
             attempt.upload_face_image(face_image)
             stored.append(attempt._get_path("face"))
@@ -172,6 +189,44 @@ def submit_verification(
         raise
     log.info("Verification attempt %s (receipt %s) ready.", attempt.pk, attempt.receipt_id)
     return attempt
+
+
+def _may_start_attempt(user: Any) -> None:
+    """Refuse a new attempt while one is in flight, or past the daily cap.
+
+    Called in the transaction that creates the attempt, before any photo is
+    stored: the learner's row is locked, so two concurrent submissions are
+    decided one after the other and the second sees the first.
+    """
+    user_model = get_user_model()
+    list(user_model._default_manager.select_for_update().filter(pk=user.pk).values_list("pk"))
+    attempts = SoftwareSecurePhotoVerification.objects.filter(user=user)
+    if attempts.filter(status__in=IN_FLIGHT).exists():
+        raise AttemptInProgressError(
+            _(
+                "A verification of yours is already in progress. You can submit new photos "
+                "once it has been reviewed."
+            )
+        )
+    limit = app_settings.MAX_ATTEMPTS_PER_DAY
+    if limit is None:
+        return
+    now = timezone.now()
+    recent = list(
+        attempts.filter(created_at__gt=now - ATTEMPT_WINDOW)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(recent) >= limit:
+        retry_after = (recent[0] + ATTEMPT_WINDOW - now).total_seconds()
+        raise TooManyAttemptsError(
+            _(
+                "You have made %(limit)s verification attempts in the last 24 hours, the "
+                "most allowed. Please try again later."
+            )
+            % {"limit": limit},
+            retry_after=max(1, math.ceil(retry_after)),
+        )
 
 
 def _queue_submission(attempt_id: int) -> None:

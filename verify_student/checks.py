@@ -171,6 +171,7 @@ def check_policy_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
     """
     probes = (
         (lambda: app_settings.PHOTO_RETENTION_DAYS, "E007"),
+        (lambda: app_settings.MAX_ATTEMPTS_PER_DAY, "E009"),
         (lambda: app_settings.FULL_NAME_RESOLVER, "E008"),
         (lambda: app_settings.CHECKPOINT_NAME_RESOLVER, "E008"),
     )

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "SUBMISSION_MAX_RETRIES": 5,
     "SUBMISSION_RETRY_BACKOFF": 60,
     "CALLBACK_MAX_AGE": 3600,
+    "MAX_ATTEMPTS_PER_DAY": 5,
     "PHOTO_RETENTION_DAYS": 30,
     "RETIREMENT_SIGNAL": None,
     "USE_CELERY": None,
@@ -117,6 +118,23 @@ class AppSettings:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ImproperlyConfigured(
                 f"VERIFY_STUDENT['PHOTO_RETENTION_DAYS'] must be a whole number of days >= 0, "
+                f"not {value!r}."
+            )
+        return value
+
+    @property
+    def MAX_ATTEMPTS_PER_DAY(self) -> int | None:
+        """Attempts a learner may start in any 24 hours (5); None for no cap.
+
+        Each attempt is a paid review; a learner with one in flight (ready or
+        submitted) cannot start another at all.
+        """
+        value = self._get("MAX_ATTEMPTS_PER_DAY")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ImproperlyConfigured(
+                "VERIFY_STUDENT['MAX_ATTEMPTS_PER_DAY'] must be a whole number >= 1 or None, "
                 f"not {value!r}."
             )
         return value

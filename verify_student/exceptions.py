@@ -38,6 +38,21 @@ class InvalidPhotoError(ValueError):
     """An uploaded image is too large, empty or not a JPEG/PNG."""
 
 
+class AttemptInProgressError(Exception):
+    """The learner already has an attempt in flight (ready or submitted): one review at a time."""
+
+
+class TooManyAttemptsError(Exception):
+    """The learner started ``MAX_ATTEMPTS_PER_DAY`` attempts in the last 24 hours.
+
+    ``retry_after`` is the number of seconds until the oldest of them leaves the window.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UnknownReceiptError(LookupError):
     """No attempt has the receipt id the reviewer sent."""
 

@@ -24,7 +24,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import api, statuses, uploads
 from .conf import app_settings
-from .exceptions import InvalidPhotoError, PhotoStorageError, VerificationUnavailable
+from .exceptions import (
+    AttemptInProgressError,
+    InvalidPhotoError,
+    PhotoStorageError,
+    TooManyAttemptsError,
+    VerificationUnavailable,
+)
 from .models import SoftwareSecurePhotoVerification
 from .services import IDVerificationService
 
@@ -118,6 +124,13 @@ def _verify(request: HttpRequest, limit: uploads.PhotoSizeLimitHandler) -> HttpR
         api.submit_verification(request.user, photos["face_image"], photos["photo_id_image"])
     except InvalidPhotoError as exc:
         return _render_verify(request, state, {"__all__": str(exc)}, 400)
+    except AttemptInProgressError:
+        # Another submission of this learner's got there first: show where it stands.
+        return _render_verify(request, learner_state(request.user), status=409)
+    except TooManyAttemptsError as exc:
+        response = _render_verify(request, state, {"__all__": str(exc)}, 429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     except VerificationUnavailable as exc:
         log.error("Photo verification is not configured: %s", exc)
         message = _("Identity verification is not available on this site yet. Try again later.")

@@ -28,8 +28,10 @@ from django.views.decorators.http import require_GET, require_POST
 from . import api, fake_reviewer, replay, ssencrypt, uploads
 from .conf import app_settings
 from .exceptions import (
+    AttemptInProgressError,
     InvalidPhotoError,
     PhotoStorageError,
+    TooManyAttemptsError,
     VerificationException,
     VerificationUnavailable,
 )
@@ -41,6 +43,8 @@ UNAVAILABLE_MESSAGE = gettext_lazy(
     "Identity verification is not available on this site yet. Try again later."
 )
 STORAGE_FAILED_MESSAGE = gettext_lazy("Your photos could not be stored. Please try again later.")
+#: Who may read another learner's verification status through the API.
+VIEW_OTHERS_PERMISSION = "verify_student.view_softwaresecurephotoverification"
 
 
 #: The answer to an Authorization header that is not exactly ``SSI <access key>:<signature>``
@@ -186,8 +190,6 @@ def _callback_is_fresh(date_header: str) -> bool:
     return abs((timezone.now() - sent).total_seconds()) <= app_settings.CALLBACK_MAX_AGE
 
 
-
-
 @require_POST
 @never_cache
 @csrf_exempt  # checked by _submit_photos, once the photo size limit is installed
@@ -221,6 +223,12 @@ def _submit_photos(request: HttpRequest, limit: uploads.PhotoSizeLimitHandler) -
     except VerificationUnavailable as exc:
         log.error("Photo verification is not configured: %s", exc)
         return JsonResponse({"error": str(UNAVAILABLE_MESSAGE)}, status=503)
+    except AttemptInProgressError as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    except TooManyAttemptsError as exc:
+        response = JsonResponse({"error": str(exc)}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     except PhotoStorageError:
         log.error("Photo storage failed for user %s.", request.user.pk)
         return JsonResponse({"error": str(STORAGE_FAILED_MESSAGE)}, status=503)
@@ -230,13 +238,19 @@ def _submit_photos(request: HttpRequest, limit: uploads.PhotoSizeLimitHandler) -
 @require_GET
 @never_cache
 def verification_status_api(request: HttpRequest, username: str | None = None) -> HttpResponse:
-    """The learner's own status; staff may ask for anyone's (``?username=`` or path)."""
+    """The learner's own status; anyone's (``?username=`` or path) with the view permission.
+
+    ``verify_student.view_softwaresecurephotoverification`` (Django's view
+    permission on the attempts) is what shows another learner's attempts,
+    denial reasons included, in the admin; ``is_staff`` alone is not enough.
+    """
     if not request.user.is_authenticated:
         return JsonResponse({"error": _("Log in to see your verification status.")}, status=401)
     username = username or request.GET.get("username")
     user: Any = request.user
     if username and username != request.user.get_username():
-        if not request.user.is_staff:
+        # The permission that shows the same records (status, denial reason) in the admin.
+        if not request.user.has_perm(VIEW_OTHERS_PERMISSION):
             raise PermissionDenied
         user = get_user_model().objects.filter(username=username).first()
         if user is None:

@@ -157,6 +157,8 @@ def test_legacy_storage_keys_are_mapped(software_secure):
     [
         ({"PHOTO_RETENTION_DAYS": -1}, "verify_student.E007"),
         ({"PHOTO_RETENTION_DAYS": "30"}, "verify_student.E007"),
+        ({"MAX_ATTEMPTS_PER_DAY": 0}, "verify_student.E009"),
+        ({"MAX_ATTEMPTS_PER_DAY": "5"}, "verify_student.E009"),
         ({"FULL_NAME_RESOLVER": "nowhere.at_all"}, "verify_student.E008"),
         ({"CHECKPOINT_NAME_RESOLVER": "nowhere.at_all"}, "verify_student.E008"),
     ],

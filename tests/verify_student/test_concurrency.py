@@ -97,3 +97,40 @@ def test_twenty_concurrent_reviews_end_in_one_consistent_decision():
         assert (final.error_msg, final.error_code) == ("", "")
     else:
         assert final.error_msg == f"denied by {final.error_code}"
+
+
+def test_concurrent_submissions_of_one_learner_make_one_attempt_and_store_its_photos_only(
+    s3_photos, reviewer
+):
+    """The second submission waits for the first (the learner's row is locked), then is 409."""
+    from tests.factories import UserFactory
+    from verify_student import api
+    from verify_student.exceptions import AttemptInProgressError
+
+    learner = UserFactory()
+    face, photo_id = b"\x89PNG\r\n\x1a\n" + b"f" * 400, b"\xff\xd8\xff\xe0" + b"i" * 400
+    count = 6
+    barrier = threading.Barrier(count)
+    made, refused, errors = [], [], []
+
+    def submit():
+        try:
+            barrier.wait(30)
+            made.append(api.submit_verification(learner, face, photo_id).receipt_id)
+        except AttemptInProgressError:
+            refused.append(True)
+        except Exception as exc:  # reported to the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert (len(made), len(refused)) == (1, count - 1)
+    [receipt_id] = made
+    assert list(Attempt.objects.values_list("receipt_id", flat=True)) == [receipt_id]
+    assert s3_photos.object_keys() == [f"face/{receipt_id}", f"photo_id/{receipt_id}"]

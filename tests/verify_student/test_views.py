@@ -259,7 +259,13 @@ class TestStatusApi:
         )
 
     def test_staff_can_see_any_user(self):
+        # Staff with the view permission (is_staff alone is not enough: TestStatusApiPermission).
+        from django.contrib.auth.models import Permission
+
         staff, learner = StaffFactory(), UserFactory()
+        staff.user_permissions.add(
+            Permission.objects.get(codename="view_softwaresecurephotoverification")
+        )
         SoftwareSecurePhotoVerificationFactory(user=learner, status="denied", error_msg="x")
         client = Client()
         client.force_login(staff)
@@ -269,3 +275,127 @@ class TestStatusApi:
 
     def test_login_required(self, client):
         assert client.get("/verify_student/status/").status_code == 401
+
+
+class TestOneAttemptAtATime:
+    """A paid review at a time per learner, and a daily cap on new attempts."""
+
+    @pytest.mark.parametrize("status", ["ready", "submitted"])
+    def test_another_submission_while_one_is_in_flight_is_409_and_stores_nothing(
+        self, learner_client, user, s3_photos, status
+    ):
+        in_flight = SoftwareSecurePhotoVerificationFactory(user=user, status=status)
+        response = learner_client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG, "jpeg")}
+        )
+        assert response.status_code == 409
+        assert "already in progress" in response.json()["error"]
+        assert list(SoftwareSecurePhotoVerification.objects.all()) == [in_flight]
+        assert s3_photos.object_keys() == []
+
+    @pytest.mark.parametrize("status", ["created", "must_retry", "approved", "denied"])
+    def test_a_new_attempt_is_taken_once_the_last_is_not_in_flight(
+        self, learner_client, user, s3_photos, status
+    ):
+        SoftwareSecurePhotoVerificationFactory(user=user, status=status)
+        response = learner_client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG, "jpeg")}
+        )
+        assert response.status_code == 200, response.content
+
+    def test_another_learners_attempt_does_not_count(self, learner_client, s3_photos):
+        SoftwareSecurePhotoVerificationFactory(status="submitted")
+        response = learner_client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG, "jpeg")}
+        )
+        assert response.status_code == 200
+
+    def test_the_api_refuses_it_too(self, user, s3_photos):
+        from verify_student import api
+        from verify_student.exceptions import AttemptInProgressError
+
+        SoftwareSecurePhotoVerificationFactory(user=user, status="submitted")
+        with pytest.raises(AttemptInProgressError):
+            api.submit_verification(user, PNG, JPEG)
+        assert s3_photos.object_keys() == []
+
+    def test_attempts_past_the_daily_cap_are_429_and_store_nothing(self, user, s3_photos, settings):
+        from freezegun import freeze_time
+
+        settings.VERIFY_STUDENT = {**settings.VERIFY_STUDENT, "MAX_ATTEMPTS_PER_DAY": 2}
+        learner_client = Client()
+        with freeze_time("2030-01-01 08:00:00"):
+            learner_client.force_login(user)
+            SoftwareSecurePhotoVerificationFactory(user=user, status="denied")
+        with freeze_time("2030-01-01 10:00:00"):
+            SoftwareSecurePhotoVerificationFactory(user=user, status="denied")
+        with freeze_time("2030-01-02 07:00:00"):
+            response = learner_client.post(
+                SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG, "jpeg")}
+            )
+        assert response.status_code == 429
+        assert "2 verification attempts" in response.json()["error"]
+        assert response["Retry-After"] == str(60 * 60)  # the 08:00 attempt leaves the window
+        assert SoftwareSecurePhotoVerification.objects.count() == 2
+        assert s3_photos.object_keys() == []
+        with freeze_time("2030-01-02 08:00:01"):
+            response = learner_client.post(
+                SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG, "jpeg")}
+            )
+        assert response.status_code == 200
+
+    def test_the_daily_cap_defaults_to_five(self, user, s3_photos):
+        from verify_student import api
+        from verify_student.conf import app_settings
+        from verify_student.exceptions import TooManyAttemptsError
+
+        assert app_settings.MAX_ATTEMPTS_PER_DAY == 5
+        for _ in range(5):
+            SoftwareSecurePhotoVerificationFactory(user=user, status="denied")
+        with pytest.raises(TooManyAttemptsError):
+            api.submit_verification(user, PNG, JPEG)
+
+    def test_no_daily_cap_when_the_setting_is_none(self, learner_client, user, s3_photos, settings):
+        settings.VERIFY_STUDENT = {**settings.VERIFY_STUDENT, "MAX_ATTEMPTS_PER_DAY": None}
+        for _ in range(8):
+            SoftwareSecurePhotoVerificationFactory(user=user, status="denied")
+        response = learner_client.post(
+            SUBMIT, {"face_image": data_url(PNG), "photo_id_image": data_url(JPEG, "jpeg")}
+        )
+        assert response.status_code == 200
+
+
+class TestStatusApiPermission:
+    """Another learner's status (denial reason included) needs a permission, not is_staff."""
+
+    def test_staff_without_the_permission_is_refused(self):
+        staff, learner = StaffFactory(), UserFactory()
+        SoftwareSecurePhotoVerificationFactory(user=learner, status="denied", error_msg="x")
+        client = Client()
+        client.force_login(staff)
+        assert client.get(f"/verify_student/status/{learner.username}/").status_code == 403
+        assert client.get(f"/verify_student/status/?username={learner.username}").status_code == 403
+        assert client.get("/verify_student/status/nobody/").status_code == 403  # no probing
+
+    def test_the_view_permission_is_enough_staff_or_not(self):
+        from django.contrib.auth.models import Permission
+
+        support, learner = UserFactory(), UserFactory()
+        support.user_permissions.add(
+            Permission.objects.get(
+                codename="view_softwaresecurephotoverification",
+                content_type__app_label="verify_student",
+            )
+        )
+        SoftwareSecurePhotoVerificationFactory(user=learner, status="denied", error_msg="blurry")
+        client = Client()
+        client.force_login(support)
+        body = client.get(f"/verify_student/status/{learner.username}/").json()
+        assert (body["username"], body["status"]) == (learner.username, "must_reverify")
+        assert client.get("/verify_student/status/nobody/").status_code == 404
+
+    def test_a_superuser_may(self):
+        admin, learner = StaffFactory(is_superuser=True), UserFactory()
+        client = Client()
+        client.force_login(admin)
+        assert client.get(f"/verify_student/status/{learner.username}/").status_code == 200
