@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from .models import AppliedResultsCallback
@@ -32,26 +32,35 @@ def callback_digest(access_key: str, signature: str) -> str:
     return hashlib.sha256(f"{access_key}:{signature}".encode("ascii")).hexdigest()
 
 
-def remember(digest: str, lifetime: float) -> bool:
-    """Record a verdict as applied for ``lifetime`` seconds; False if it already was.
+class AlreadyApplied(Exception):
+    """The verdict was applied before (raised out of the transaction, rolling it back)."""
 
-    Call it inside the transaction that applies the verdict. A row past its
-    expiry (not swept yet) counts as forgotten. Raises
-    ``django.db.DatabaseError`` when the table cannot be written.
+
+class MemoryUnavailable(Exception):
+    """The table could not be written: whether the verdict was applied is unknown."""
+
+
+def remember(digest: str, lifetime: float) -> None:
+    """Record a verdict as applied for ``lifetime`` seconds; ``AlreadyApplied`` if it was.
+
+    Call it first in the transaction that applies the verdict, and let
+    ``AlreadyApplied`` leave that transaction: the refused insert is rolled
+    back with it, so no savepoint is needed. (A row past its expiry still
+    counts: its verdict's Date is past the callback window by then, so the
+    verdict is refused before reaching here.) Raises ``MemoryUnavailable``
+    when the table cannot be written: the caller refuses the verdict then.
     """
     now = timezone.now()
-    expires_at = now + dt.timedelta(seconds=lifetime)
     try:
-        with transaction.atomic():  # a savepoint: a refused insert keeps the caller's going
-            row = AppliedResultsCallback.objects.create(digest=digest, expires_at=expires_at)
-    except IntegrityError:
-        revived = AppliedResultsCallback.objects.filter(digest=digest, expires_at__lte=now).update(
-            expires_at=expires_at
+        row = AppliedResultsCallback.objects.create(
+            digest=digest, expires_at=now + dt.timedelta(seconds=lifetime)
         )
-        return revived == 1
+    except IntegrityError as exc:
+        raise AlreadyApplied() from exc
+    except DatabaseError as exc:
+        raise MemoryUnavailable(type(exc).__name__) from exc
     if row.pk % SWEEP_EVERY == 0:
         sweep_expired(now)
-    return True
 
 
 def sweep_expired(now: dt.datetime | None = None) -> int:

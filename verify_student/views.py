@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.http import (
     Http404,
     HttpRequest,
@@ -143,31 +143,24 @@ def _apply_once(body: dict[str, Any], digest: str) -> HttpResponse:
     """Apply a verified verdict unless it already was (then "OK!", changing nothing).
 
     The verdict is remembered in the transaction that applies it: a refused
-    verdict leaves nothing, and of two concurrent deliveries one applies it.
+    verdict leaves nothing, and of two concurrent deliveries one applies it
+    (the other waits on the unique index, then finds it applied).
     """
     receipt_id = body.get("EdX-ID")
     try:
         with transaction.atomic():
-            try:
-                first_time = replay.remember(digest, 2 * app_settings.CALLBACK_MAX_AGE)
-            except DatabaseError:
-                log.error("Results callback: the replay memory is unavailable; not applied.")
-                return HttpResponse(
-                    "The verdict could not be checked for replay; send it again later.",
-                    status=503,
-                    content_type="text/plain",
-                )
-            if not first_time:
-                # The same signed verdict, sent again: it was applied once, it is not
-                # again (so a captured PASS cannot undo a later staff decision).
-                log.info("Results callback: a verdict already applied was sent again.")
-                return HttpResponse("OK!", content_type="text/plain")
+            replay.remember(digest, 2 * app_settings.CALLBACK_MAX_AGE)
             outcome = api.record_review_result(
                 str(receipt_id),
                 str(body.get("Result")),
                 reason=body.get("Reason", ""),
                 message_type=body.get("MessageType", ""),
             )
+    except replay.AlreadyApplied:
+        # The same signed verdict, sent again: it was applied once, it is not again
+        # (so a captured PASS cannot undo a later staff decision).
+        log.info("Results callback: a verdict already applied was sent again.")
+        return HttpResponse("OK!", content_type="text/plain")
     except api.UnknownResultError as exc:
         return _bad_request(str(exc))
     except api.UnknownReceiptError:
@@ -175,6 +168,14 @@ def _apply_once(body: dict[str, Any], digest: str) -> HttpResponse:
         return _bad_request(f"edX ID {receipt_id} not found")
     except VerificationException:
         return _bad_request(f"edX ID {receipt_id} is not awaiting review")
+    except replay.MemoryUnavailable as exc:
+        # Fail closed: a replay cannot be ruled out. The reviewer retries a 5xx.
+        log.error("Results callback: the replay memory is unavailable (%s); not applied.", exc)
+        return HttpResponse(
+            "The verdict could not be checked for replay; send it again later.",
+            status=503,
+            content_type="text/plain",
+        )
     log.info("Results callback: receipt %s -> %s.", receipt_id, outcome.status)
     return HttpResponse("OK!", content_type="text/plain")
 

@@ -26,8 +26,9 @@ def verdict(attempt, result="PASS"):
 def test_a_verdict_is_remembered_once():
     digest = replay.callback_digest("KEY", "c2lnbmF0dXJl")
     with transaction.atomic():
-        assert replay.remember(digest, 7200)
-        assert not replay.remember(digest, 7200)
+        replay.remember(digest, 7200)
+    with pytest.raises(replay.AlreadyApplied), transaction.atomic():
+        replay.remember(digest, 7200)
     assert AppliedResultsCallback.objects.count() == 1
 
 
@@ -84,10 +85,21 @@ def test_expired_rows_are_swept_by_every_hundredth_insert(monkeypatch):
     ]
 
 
-def test_an_expired_row_not_yet_swept_is_forgotten():
+def test_a_row_not_yet_swept_still_counts_as_applied():
+    """Harmless: by its expiry the verdict's Date is outside the window (refused first)."""
     digest = replay.callback_digest("K", "sig")
     with freeze_time("2030-01-01 00:00:00"), transaction.atomic():
-        assert replay.remember(digest, 60)
-    with freeze_time("2030-01-01 00:01:00"), transaction.atomic():
-        assert replay.remember(digest, 60)
-        assert not replay.remember(digest, 60)
+        replay.remember(digest, 60)
+    with freeze_time("2030-01-01 00:01:00"), pytest.raises(replay.AlreadyApplied):
+        replay.remember(digest, 60)
+
+
+def test_a_verdict_past_the_window_is_refused_before_the_memory(client):
+    attempt = SoftwareSecurePhotoVerificationFactory(status="submitted")
+    body = verdict(attempt)
+    with freeze_time("2030-01-01 00:00:00"):
+        headers = signed_callback_headers(body)
+    with freeze_time("2030-01-01 01:00:01"):  # CALLBACK_MAX_AGE is 3600 s
+        response = post_callback(Client(), json.dumps(body), **headers)
+    assert response.status_code == 400
+    assert not AppliedResultsCallback.objects.exists()
