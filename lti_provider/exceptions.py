@@ -236,27 +236,38 @@ class LoginParameterTooLong(LtiError):
     """An OIDC login parameter is longer than ``LTI13_LOGIN_MAX_PARAMETER_LENGTH``."""
 
     status_code = 400
+    advice = _(
+        "Your learning platform sent a login this site cannot take. Launch the content "
+        "again; if this keeps happening, tell your course team."
+    )
 
     def __init__(self, parameter: str, limit: int) -> None:
         self.parameter = parameter
-        super().__init__(f"The LTI login parameter {parameter} is longer than {limit} characters.")
+        super().__init__(
+            str(_("The LTI login parameter %(name)s is longer than %(limit)s characters."))
+            % {"name": parameter, "limit": limit}
+        )
 
 
 class InvalidLoginParameter(LtiError):
     """An OIDC login parameter holds a character no such value has (NUL)."""
 
     status_code = 400
+    advice = LoginParameterTooLong.advice
 
     def __init__(self, parameter: str) -> None:
         self.parameter = parameter
-        super().__init__(f"The LTI login parameter {parameter} holds a NUL character.")
+        super().__init__(
+            str(_("The LTI login parameter %(name)s holds a NUL character.")) % {"name": parameter}
+        )
 
 
 class TooManyLogins(LtiError):
     """A client address started more OIDC logins than ``LTI13_LOGIN_RATE`` allows."""
 
     status_code = 429
-    public_message = "Too many LTI logins from your network; try again in a minute."
+    public_message = _("Too many LTI logins from your network.")
+    advice = _("Wait a minute, then launch the content again from your learning platform.")
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
