@@ -3,7 +3,8 @@
 Every process of the stack (two gunicorn web servers, the reviewer stand-in,
 the Celery worker, management commands) loads these settings, so whatever
 one process stores another can read: sessions and attempts in PostgreSQL,
-spent LTI nonces and pending launches in Redis, photos in S3 (moto's server).
+spent LTI nonces too; LTI 1.3 login states, pending launches and login rate
+counts in Redis; photos in S3 (moto's server).
 Ports come from ``.stack/stack.json`` (see ``stack.layout``).
 """
 
@@ -49,8 +50,8 @@ DATABASES = {
 }
 
 _redis = f"redis://{HOST}:{_state['ports']['redis']}"
-# One cache for all processes: the LTI nonce store (LTI_PROVIDER['CACHE_ALIAS'])
-# must be shared, or a launch replayed to another process would pass.
+# One cache for all processes: the LTI launch state (LTI_PROVIDER['CACHE_ALIAS']) and
+# the login rate counts must be shared, or a launch continued elsewhere would fail.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
